@@ -1,0 +1,1386 @@
+# Copyright (c) 2026 The Cinder Lustre driver authors
+# All Rights Reserved.
+#
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Unit tests for the Lustre volume driver and its Lustre client module."""
+
+import collections
+import hashlib
+import json
+import os
+from unittest import mock
+
+import ddt
+import fixtures
+from os_brick import exception as brick_exception
+from oslo_concurrency import processutils as putils
+from oslo_utils import imageutils
+from oslo_utils import units
+
+from cinder import context
+from cinder import exception
+from cinder.image import image_utils
+from cinder import objects
+from cinder.objects import fields
+from cinder.tests.unit import fake_constants as fake
+from cinder.tests.unit import fake_snapshot
+from cinder.tests.unit import fake_volume
+from cinder.tests.unit import test
+from cinder.volume import configuration as conf
+from cinder.volume.drivers import lustre
+from cinder.volume.drivers import lustre_client
+from cinder.volume.drivers import remotefs
+from cinder.volume import volume_utils
+
+SHARE = '10.0.0.1@tcp:/lfs01/cinder'
+SHARE2 = 'mgs1@o2ib,mgs1b@tcp:mgs2@o2ib:/lfs02'
+VOLUME_NAME = 'volume-%s' % fake.VOLUME_ID
+ENOSPC = putils.ProcessExecutionError(
+    exit_code=1, stderr='fallocate: fallocate failed: No space left on '
+                        'device\n')
+EOPNOTSUPP = putils.ProcessExecutionError(
+    exit_code=1, stderr='fallocate: fallocate failed: Operation not '
+                        'supported\n')
+
+
+def qemu_info(fmt='raw', virtual_size=units.Gi, backing_file=None):
+    """A parsed ``qemu-img info --output=json``, as image_utils returns."""
+    out = {'format': fmt, 'virtual-size': virtual_size,
+           'filename': 'volume', 'actual-size': 0}
+    if backing_file:
+        out['backing-filename'] = backing_file
+        out['full-backing-filename'] = backing_file
+    return imageutils.QemuImgInfo(json.dumps(out), format='json')
+
+
+@ddt.ddt
+class ShareSyntaxTestCase(test.TestCase):
+    """The Lustre device syntax of mount.lustre(8)."""
+
+    @ddt.data(
+        ('10.0.0.1@tcp:/lfs01', ((('10.0.0.1@tcp',),), 'lfs01', '')),
+        ('cfs21@tcp0:/testfs/dir',
+         ((('cfs21@tcp0',),), 'testfs', 'dir')),
+        ('mgs1@tcp0,mgs1ib@o2ib0:mgs2@tcp0,mgs2ib@o2ib0:/testfs',
+         ((('mgs1@tcp0', 'mgs1ib@o2ib0'), ('mgs2@tcp0', 'mgs2ib@o2ib0')),
+          'testfs', '')),
+        ('cfs21:/testfs', ((('cfs21',),), 'testfs', '')),
+        ('192.168.1.1@o2ib3:/fs_1/a/b.c/',
+         ((('192.168.1.1@o2ib3',),), 'fs_1', 'a/b.c')),
+        ('mgs-a.example.com@kfi:/x-y', ((('mgs-a.example.com@kfi',),),
+                                        'x-y', '')),
+    )
+    @ddt.unpack
+    def test_valid_device(self, device, expected):
+        share = lustre_client.Share.parse(device)
+        self.assertEqual(device, share.device)
+        self.assertEqual(expected, (share.mgs_nodes, share.fsname,
+                                    share.subdir))
+
+    @ddt.data(
+        ('', 'must not be empty'),
+        ('10.0.0.1@tcp/lfs01', 'expected MGSNID'),
+        (':/lfs01', 'expected MGSNID'),
+        ('10.0.0.1@tcp:/', 'not a valid Lustre fsname'),
+        ('10.0.0.1@tcp:/toolongname', 'not a valid Lustre fsname'),
+        ('10.0.0.1@tcp:/lfs.01', 'not a valid Lustre fsname'),
+        ('10.0.0.1@@tcp:/lfs01', 'not a valid MGS NID'),
+        ('10.0.0.1@TCP:/lfs01', 'not a valid MGS NID'),
+        ('10.0.0.1@tcp,:/lfs01', 'not a valid MGS NID'),
+        ('mgs1@tcp::/lfs01', 'not a valid MGS NID'),
+        ('-mgs@tcp:/lfs01', 'not a valid MGS NID'),
+        ('mgs..x@tcp:/lfs01', 'not a valid MGS NID'),
+        ('10.0.0.1@tcp:/lfs01/../etc', "'..'"),
+        ('10.0.0.1@tcp:/lfs01/./a', "'.'"),
+        ('10.0.0.1@tcp:/lfs01//a', 'empty'),
+        ('10.0.0.1@tcp:/lfs01/a b', 'must not be empty or contain spaces'),
+        ('10.0.0.1@tcp:/lfs01/a;rm', 'unsupported character'),
+    )
+    @ddt.unpack
+    def test_invalid_device(self, device, reason):
+        exc = self.assertRaises(ValueError, lustre_client.Share.parse,
+                                device)
+        self.assertIn(reason, str(exc))
+
+    def test_key_ignores_default_network_spelling(self):
+        a = lustre_client.Share.parse('MGS@tcp0,b@o2ib:/fs/x')
+        b = lustre_client.Share.parse('b@o2ib0,mgs:/fs/x')
+        self.assertEqual(a.key, b.key)
+
+    @ddt.data(
+        ('m@tcp:/fs', 'm@tcp:/fs/sub', True),
+        ('m@tcp:/fs/sub', 'm@tcp:/fs/sub/deeper', True),
+        ('m@tcp:/fs/sub', 'm@tcp:/fs/subway', False),
+        ('m@tcp:/fs/sub', 'm@tcp:/fs', False),
+        ('m@tcp:/fs', 'other@tcp:/fs', False),
+        ('m@tcp:/fs', 'm@tcp:/fs2', False),
+    )
+    @ddt.unpack
+    def test_contains(self, outer, inner, expected):
+        self.assertEqual(expected, lustre_client.Share.parse(outer).contains(
+            lustre_client.Share.parse(inner)))
+
+    def test_fileset(self):
+        self.assertEqual('lfs01/cinder',
+                         lustre_client.Share.parse(SHARE).fileset)
+        self.assertEqual('lfs02', lustre_client.Share.parse(SHARE2).fileset)
+
+    @ddt.data(
+        ('%s' % SHARE, []),
+        ('%s -o noatime' % SHARE, ['noatime']),
+        ('%s -onoatime,user_xattr' % SHARE, ['noatime', 'user_xattr']),
+        ('%s -o network=o2ib1 -o retry=3' % SHARE,
+         ['network=o2ib1', 'retry=3']),
+        ('  %s\n' % SHARE, []),
+    )
+    @ddt.unpack
+    def test_share_line(self, line, options):
+        share = lustre_client.parse_share_line(line)
+        self.assertEqual(SHARE, share.device)
+        self.assertEqual(options, share.options)
+
+    @ddt.data('', '   \n', '# a comment', '#%s' % SHARE)
+    def test_blank_and_comment_lines(self, line):
+        self.assertIsNone(lustre_client.parse_share_line(line))
+
+    @ddt.data(
+        ('%s --bind' % SHARE, "unexpected '--bind'"),
+        ('%s -o' % SHARE, "unexpected '-o'"),
+        ('%s noatime' % SHARE, "unexpected 'noatime'"),
+        ('%s -o bogus' % SHARE, "unknown or malformed Lustre mount option "
+                                "'bogus'"),
+        ('%s -o network' % SHARE, "'network'"),
+        ('%s -o flock=1' % SHARE, "'flock=1'"),
+    )
+    @ddt.unpack
+    def test_bad_share_line(self, line, reason):
+        exc = self.assertRaises(ValueError, lustre_client.parse_share_line,
+                                line)
+        self.assertIn(reason, str(exc))
+
+    def test_parse_shares_keeps_order_and_skips_comments(self):
+        lines = ['# Lustre shares\n', '%s\n' % SHARE2, '\n',
+                 '%s -o noatime\n' % SHARE]
+        shares = lustre_client.parse_shares(lines, '/etc/shares')
+        self.assertEqual([SHARE2, SHARE], [s.device for s in shares])
+
+    def test_parse_shares_names_the_bad_line(self):
+        lines = ['%s\n' % SHARE, '# ok\n', '10.0.0.2@tcp:/\n']
+        exc = self.assertRaises(lustre_client.LustreConfigError,
+                                lustre_client.parse_shares, lines,
+                                '/etc/cinder/lustre_shares')
+        self.assertIn('/etc/cinder/lustre_shares line 3', str(exc))
+        self.assertIn('fsname', str(exc))
+
+    @ddt.data(SHARE, '10.0.0.1@tcp0:/lfs01/cinder',
+              '10.0.0.1@tcp:/lfs01', '10.0.0.1@tcp:/lfs01/cinder/sub')
+    def test_parse_shares_refuses_overlapping_filesets(self, second):
+        exc = self.assertRaises(lustre_client.LustreConfigError,
+                                lustre_client.parse_shares,
+                                [SHARE, second], 'shares')
+        self.assertIn('shares line 2', str(exc))
+        self.assertIn('overlaps %s of line 1' % SHARE, str(exc))
+
+    @ddt.data(([], None), (['flock'], 'flock'),
+              (['flock', 'noatime', 'localflock'], 'localflock'),
+              (['noflock', 'flock'], 'flock'))
+    @ddt.unpack
+    def test_flock_mode(self, options, mode):
+        self.assertEqual(mode, lustre_client.flock_mode(options))
+
+    def test_find_mount_helper(self):
+        with mock.patch('os.access', side_effect=lambda p, m:
+                        p == '/usr/sbin/mount.lustre'):
+            self.assertEqual('/usr/sbin/mount.lustre',
+                             lustre_client.find_mount_helper())
+        with mock.patch('os.access', return_value=False):
+            self.assertIsNone(lustre_client.find_mount_helper())
+
+    def test_capacity_is_one_statfs(self):
+        stat = collections.namedtuple('st', 'f_blocks f_bavail f_frsize')
+        with mock.patch('os.statvfs',
+                        return_value=stat(1000, 250, 4096)) as statvfs:
+            self.assertEqual((4096000, 1024000),
+                             lustre_client.capacity('/mnt/x'))
+        statvfs.assert_called_once_with('/mnt/x')
+
+
+class LustreMountClientTestCase(test.TestCase):
+    """Mounting through os-brick's RemoteFsClient."""
+
+    def setUp(self):
+        super().setUp()
+        self.execute = mock.Mock(return_value=('', ''))
+        self.client = lustre_client.LustreMountClient(
+            'sudo cinder-rootwrap', execute=self.execute,
+            mount_point_base='/var/lib/cinder/mnt', mount_options='flock')
+        self.mount_point = os.path.join(
+            '/var/lib/cinder/mnt', hashlib.md5(SHARE.encode(),
+                                               usedforsecurity=False)
+            .hexdigest())
+        self.read_mounts = self.mock_object(self.client, '_read_mounts',
+                                            return_value={})
+
+    def test_mount_point_is_hashed_device(self):
+        self.assertEqual(self.mount_point, self.client.get_mount_point(SHARE))
+
+    def test_mount(self):
+        self.client.mount(SHARE, ['-o', 'noatime'])
+        self.execute.assert_has_calls([
+            mock.call('mkdir', '-p', self.mount_point, check_exit_code=0),
+            mock.call('mount', '-t', 'lustre', '-o', 'flock', '-o',
+                      'noatime', SHARE, self.mount_point,
+                      root_helper='sudo cinder-rootwrap', run_as_root=True,
+                      check_exit_code=0)])
+
+    def test_mount_without_options(self):
+        client = lustre_client.LustreMountClient(
+            'rh', execute=self.execute, mount_point_base='/mnt')
+        self.mock_object(client, '_read_mounts', return_value={})
+        client.mount(SHARE)
+        self.assertEqual(('mount', '-t', 'lustre', SHARE,
+                          client.get_mount_point(SHARE)),
+                         self.execute.call_args[0])
+
+    def test_already_mounted_is_left_alone(self):
+        # Lustre shows resolved NIDs in /proc/mounts: only the mount point
+        # identifies the mount.
+        self.read_mounts.return_value = {self.mount_point: '10.0.0.1@tcp:/x'}
+        self.client.mount(SHARE)
+        self.execute.assert_not_called()
+        self.assertTrue(self.client.is_mounted(SHARE))
+
+    def test_mount_race_lost_to_another_service(self):
+        self.read_mounts.side_effect = [{}, {self.mount_point: SHARE}]
+        self.execute.side_effect = [
+            ('', ''), putils.ProcessExecutionError(
+                stderr='mount.lustre: ... already mounted')]
+        self.client.mount(SHARE)
+
+    def test_mount_failure_raises(self):
+        self.execute.side_effect = [
+            ('', ''), putils.ProcessExecutionError(
+                exit_code=5, stderr='Input/output error')]
+        self.assertRaises(putils.ProcessExecutionError, self.client.mount,
+                          SHARE)
+
+    def test_mount_point_base_required(self):
+        self.assertRaises(brick_exception.InvalidParameterValue,
+                          lustre_client.LustreMountClient, 'rh')
+
+
+class LustreDriverTestCase(test.TestCase):
+    """A driver with a temporary mount point base and mocked commands."""
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = self.useFixture(fixtures.TempDir()).path
+        self.shares_file = os.path.join(self.tmp, 'lustre_shares')
+        with open(self.shares_file, 'w') as f:
+            f.write('%s\n%s -o noatime\n' % (SHARE, SHARE2))
+        self.configuration = conf.Configuration(None)
+        self.configuration.append_config_values(lustre.lustre_opts)
+        self.configuration.append_config_values(remotefs.nas_opts)
+        self.override_config('lustre_shares_config', self.shares_file)
+        self.override_config('lustre_mount_point_base',
+                             os.path.join(self.tmp, 'mnt'))
+        self.override_config('lustre_mount_attempts', 3)
+        self.override_config('nas_secure_file_operations', 'false')
+        self.override_config('nas_secure_file_permissions', 'false')
+        self.override_config('volume_backend_name', 'lustre-backend')
+        self.override_config('image_conversion_dir',
+                             os.path.join(self.tmp, 'conversion'))
+        self.context = context.get_admin_context()
+        self.mount_execute = mock.Mock(return_value=('', ''))
+        self.driver = lustre.LustreDriver(execute=self.mount_execute,
+                                          configuration=self.configuration)
+        self.execute = self.mock_object(self.driver, '_execute',
+                                        side_effect=self.fake_execute)
+        self.mock_object(self.driver._remotefsclient, '_read_mounts',
+                         return_value={})
+        self.mock_object(lustre_client, 'find_mount_helper',
+                         return_value='/sbin/mount.lustre')
+        self.mock_object(lustre.time, 'sleep')
+        self.capacity = self.mock_object(
+            lustre_client, 'capacity',
+            return_value=(100 * units.Gi, 60 * units.Gi))
+        self.mock_object(objects.Volume, 'save')
+        self.mnt = self.driver._get_mount_point_for_share(SHARE)
+        self.mnt2 = self.driver._get_mount_point_for_share(SHARE2)
+        os.makedirs(self.mnt)
+        os.makedirs(self.mnt2)
+
+    @staticmethod
+    def fake_execute(*cmd, **kwargs):
+        """Run the few commands whose effect on files later steps read."""
+        if cmd[:2] == ('truncate', '-s0'):
+            open(cmd[2], 'w').close()
+        elif cmd[0] == 'mv' and os.path.exists(cmd[-2]):
+            os.rename(cmd[-2], cmd[-1])
+        return '', ''
+
+    def setup_driver(self):
+        self.driver.do_setup(self.context)
+        self.execute.reset_mock()
+
+    def volume(self, size=1, fmt='raw', share=SHARE, host=None, specs=None,
+               **updates):
+        volume = fake_volume.fake_volume_obj(
+            self.context, size=size, provider_location=share,
+            host=host or 'node@lustre#lfs01/cinder', **updates)
+        volume.admin_metadata = {'format': fmt} if fmt else {}
+        volume.volume_type = fake_volume.fake_volume_type_obj(
+            self.context, extra_specs=specs or {})
+        return volume
+
+    def snapshot(self, volume, snapshot_id=fake.SNAPSHOT_ID, **updates):
+        updates.setdefault('status', 'available')
+        snapshot = fake_snapshot.fake_snapshot_obj(
+            self.context, id=snapshot_id, volume_id=volume.id,
+            volume_size=volume.size, **updates)
+        snapshot.volume = volume
+        return snapshot
+
+    def write_info(self, volume, snap_info, mount_point=None):
+        path = os.path.join(mount_point or self.mnt, volume.name + '.info')
+        with open(path, 'w') as f:
+            json.dump(snap_info, f)
+        return path
+
+    def touch(self, name, mount_point=None):
+        path = os.path.join(mount_point or self.mnt, name)
+        open(path, 'w').close()
+        return path
+
+    def commands(self):
+        return [c[0] for c in self.execute.call_args_list]
+
+
+@ddt.ddt
+class LustreDriverSetupTestCase(LustreDriverTestCase):
+
+    def test_driver_attributes(self):
+        self.assertEqual('lustre', self.driver.driver_volume_type)
+        self.assertEqual('lustre', self.driver.driver_prefix)
+        self.assertEqual(lustre.VERSION, self.driver.VERSION)
+        self.assertTrue(bool(self.driver.CI_WIKI_NAME))
+        self.assertIn('Version history', lustre.LustreDriver.__doc__)
+
+    def test_get_driver_options(self):
+        names = [opt.name for opt in lustre.LustreDriver.get_driver_options()]
+        self.assertEqual(
+            ['lustre_shares_config', 'lustre_mount_point_base',
+             'lustre_mount_options', 'lustre_mount_attempts',
+             'lustre_sparsed_volumes', 'lustre_qcow2_volumes',
+             'nas_secure_file_operations', 'nas_secure_file_permissions',
+             'nas_mount_options'], names)
+        for opt in lustre.LustreDriver.get_driver_options():
+            self.assertGreater(len(opt.help), 30, opt.name)
+
+    def test_mount_options_default_flock(self):
+        self.assertEqual('flock', self.driver._remotefsclient._mount_options)
+
+    def test_nas_mount_options_override(self):
+        self.override_config('nas_mount_options', 'flock,noatime')
+        driver = lustre.LustreDriver(configuration=self.configuration)
+        self.assertEqual('flock,noatime',
+                         driver._remotefsclient._mount_options)
+
+    def test_do_setup_mounts_every_share(self):
+        self.driver.do_setup(self.context)
+        self.assertEqual([SHARE, SHARE2], self.driver._mounted_shares)
+        mounts = [c for c in self.mount_execute.call_args_list
+                  if c[0][0] == 'mount']
+        self.assertEqual(
+            [('mount', '-t', 'lustre', '-o', 'flock', SHARE, self.mnt),
+             ('mount', '-t', 'lustre', '-o', 'flock', '-o', 'noatime',
+              SHARE2, self.mnt2)], [c[0] for c in mounts])
+        self.assertTrue(self.driver._execute_as_root)
+        self.driver.check_for_setup_error()
+
+    def test_do_setup_never_unmounts(self):
+        self.driver.do_setup(self.context)
+        self.assertNotIn('umount', [c[0][0] for c in
+                                    self.mount_execute.call_args_list])
+
+    def test_do_setup_without_lustre_client(self):
+        lustre_client.find_mount_helper.return_value = None
+        exc = self.assertRaises(lustre_client.LustreException,
+                                self.driver.do_setup, self.context)
+        self.assertIn('mount.lustre was not found', str(exc))
+        self.mount_execute.assert_not_called()
+
+    def test_do_setup_missing_shares_file(self):
+        os.unlink(self.shares_file)
+        exc = self.assertRaises(lustre_client.LustreConfigError,
+                                self.driver.do_setup, self.context)
+        self.assertIn('lustre_shares_config', str(exc))
+        self.assertIn('No such file', str(exc))
+
+    def test_do_setup_no_shares_file_configured(self):
+        self.override_config('lustre_shares_config', '')
+        exc = self.assertRaises(lustre_client.LustreConfigError,
+                                self.driver.do_setup, self.context)
+        self.assertIn('no shares file is configured', str(exc))
+
+    def test_do_setup_empty_shares_file(self):
+        with open(self.shares_file, 'w') as f:
+            f.write('# nothing yet\n\n')
+        exc = self.assertRaises(lustre_client.LustreConfigError,
+                                self.driver.do_setup, self.context)
+        self.assertIn('no Lustre share is listed', str(exc))
+
+    def test_do_setup_malformed_line_names_the_line(self):
+        with open(self.shares_file, 'a') as f:
+            f.write('10.0.0.9@tcp:/fs/../x\n')
+        exc = self.assertRaises(lustre_client.LustreConfigError,
+                                self.driver.do_setup, self.context)
+        self.assertIn('%s line 3' % self.shares_file, str(exc))
+        self.mount_execute.assert_not_called()
+
+    def test_do_setup_same_fileset_on_two_filesystems(self):
+        with open(self.shares_file, 'a') as f:
+            f.write('10.9.9.9@tcp:/lfs01/cinder\n')
+        exc = self.assertRaises(lustre_client.LustreConfigError,
+                                self.driver.do_setup, self.context)
+        self.assertIn('same name', str(exc))
+
+    def test_do_setup_refuses_noflock(self):
+        with open(self.shares_file, 'w') as f:
+            f.write('%s -o noflock\n' % SHARE)
+        exc = self.assertRaises(lustre_client.LustreConfigError,
+                                self.driver.do_setup, self.context)
+        self.assertIn('noflock', str(exc))
+        self.assertIn(SHARE, str(exc))
+
+    @ddt.data(('localflock', 'not seen by other hosts'),
+              ('noatime', 'no flock mount option'))
+    @ddt.unpack
+    def test_do_setup_warns_without_coherent_flock(self, options, warning):
+        self.override_config('lustre_mount_options', options)
+        driver = lustre.LustreDriver(execute=self.mount_execute,
+                                     configuration=self.configuration)
+        self.mock_object(driver._remotefsclient, '_read_mounts',
+                         return_value={})
+        with mock.patch.object(lustre.LOG, 'warning') as warn:
+            driver.do_setup(self.context)
+        self.assertTrue(any(warning in c[0][0]
+                            for c in warn.call_args_list))
+
+    def test_do_setup_bad_mount_options(self):
+        self.override_config('lustre_mount_options', 'flock,bogus=')
+        driver = lustre.LustreDriver(configuration=self.configuration)
+        exc = self.assertRaises(lustre_client.LustreConfigError,
+                                driver.do_setup, self.context)
+        self.assertIn('lustre_mount_options', str(exc))
+
+    def test_do_setup_mount_base_not_writable(self):
+        with mock.patch('os.access', return_value=False):
+            exc = self.assertRaises(lustre_client.LustreConfigError,
+                                    self.driver.do_setup, self.context)
+        self.assertIn('lustre_mount_point_base', str(exc))
+        self.assertIn('not writable', str(exc))
+
+    def test_do_setup_mount_fails_after_all_attempts(self):
+        def execute(*cmd, **kwargs):
+            if cmd[0] == 'mount':
+                raise putils.ProcessExecutionError(
+                    exit_code=5, stderr='mount.lustre: mount failed: '
+                                        'Input/output error\n')
+            return '', ''
+        self.mount_execute.side_effect = execute
+        exc = self.assertRaises(lustre_client.LustreNoSharesMounted,
+                                self.driver.do_setup, self.context)
+        self.assertIn('none of the 2 shares', str(exc))
+        mounts = [c for c in self.mount_execute.call_args_list
+                  if c[0][0] == 'mount']
+        self.assertEqual(6, len(mounts))
+        self.assertEqual([mock.call(1)] * 4, lustre.time.sleep.call_args_list)
+
+    def test_ensure_share_mounted_reports_mount_error(self):
+        self.driver._load_shares_config(self.shares_file)
+        self.mount_execute.side_effect = [
+            ('', ''), putils.ProcessExecutionError(
+                exit_code=5, stderr='Is the MGS running?\n')] * 3
+        exc = self.assertRaises(lustre_client.LustreException,
+                                self.driver._ensure_share_mounted, SHARE)
+        self.assertIn('after 3 attempts', str(exc))
+        self.assertIn('Is the MGS running?', str(exc))
+
+    def test_ensure_share_mounted_transient_failure(self):
+        self.driver._load_shares_config(self.shares_file)
+        self.mount_execute.side_effect = [
+            ('', ''), putils.ProcessExecutionError(exit_code=5),
+            ('', ''), ('', '')]
+        self.driver._ensure_share_mounted(SHARE)
+        self.assertEqual(4, self.mount_execute.call_count)
+
+    def test_do_setup_one_share_down(self):
+        def execute(*cmd, **kwargs):
+            if cmd[0] == 'mount' and SHARE2 in cmd:
+                raise putils.ProcessExecutionError(exit_code=5)
+            return '', ''
+        self.mount_execute.side_effect = execute
+        self.driver.do_setup(self.context)
+        self.assertEqual([SHARE], self.driver._mounted_shares)
+
+    def test_reload_keeps_last_valid_shares(self):
+        self.setup_driver()
+        with open(self.shares_file, 'w') as f:
+            f.write('garbage\n')
+        self.driver._ensure_shares_mounted()
+        self.assertEqual([SHARE, SHARE2], self.driver._mounted_shares)
+
+    def test_reload_picks_up_new_share(self):
+        self.setup_driver()
+        with open(self.shares_file, 'a') as f:
+            f.write('10.0.0.3@tcp:/lfs03\n')
+        self.driver._ensure_shares_mounted()
+        self.assertEqual([SHARE, SHARE2, '10.0.0.3@tcp:/lfs03'],
+                         self.driver._mounted_shares)
+
+    def test_secure_options_auto_on_new_install(self):
+        self.override_config('nas_secure_file_operations', 'auto')
+        self.override_config('nas_secure_file_permissions', 'auto')
+        self.driver._is_voldb_empty_at_startup = True
+        self.driver.do_setup(self.context)
+        self.assertEqual('true',
+                         self.configuration.nas_secure_file_operations)
+        self.assertFalse(self.driver._execute_as_root)
+        self.assertTrue(os.path.exists(
+            os.path.join(self.mnt, '.cinderSecureEnvIndicator')))
+
+    def test_check_for_setup_error_without_mounts(self):
+        self.assertRaises(lustre_client.LustreNoSharesMounted,
+                          self.driver.check_for_setup_error)
+
+
+@ddt.ddt
+class LustreDriverStatsTestCase(LustreDriverTestCase):
+
+    def test_stats_one_pool_per_share(self):
+        self.setup_driver()
+        stats = self.driver.get_volume_stats(refresh=True)
+        self.assertEqual('lustre-backend', stats['volume_backend_name'])
+        self.assertEqual('lustre', stats['storage_protocol'])
+        self.assertEqual(lustre.VERSION, stats['driver_version'])
+        self.assertEqual('Open Source', stats['vendor_name'])
+        self.assertEqual(200, stats['total_capacity_gb'])
+        self.assertEqual(120, stats['free_capacity_gb'])
+        self.assertEqual(['lfs01/cinder', 'lfs02'],
+                         [p['pool_name'] for p in stats['pools']])
+        pool = stats['pools'][0]
+        self.assertEqual(100, pool['total_capacity_gb'])
+        self.assertEqual(60, pool['free_capacity_gb'])
+        self.assertTrue(pool['thin_provisioning_support'])
+        self.assertTrue(pool['thick_provisioning_support'])
+        self.assertFalse(pool['online_extend_support'])
+        self.assertNotIn('provisioned_capacity_gb', pool)
+        self.capacity.assert_has_calls([mock.call(self.mnt),
+                                        mock.call(self.mnt2)])
+
+    def test_stats_never_walk_the_filesystem(self):
+        self.setup_driver()
+        self.driver.get_volume_stats(refresh=True)
+        self.assertEqual([], self.commands())
+
+    def test_stats_skip_unmounted_share(self):
+        self.setup_driver()
+        self.mock_object(self.driver, '_ensure_share_mounted',
+                         side_effect=[None, lustre_client.LustreException(
+                             reason='down')])
+        stats = self.driver.get_volume_stats(refresh=True)
+        self.assertEqual(['lfs01/cinder'],
+                         [p['pool_name'] for p in stats['pools']])
+
+    def test_get_pool(self):
+        self.setup_driver()
+        self.assertEqual('lfs02', self.driver.get_pool(
+            self.volume(share=SHARE2)))
+        self.assertIsNone(self.driver.get_pool(self.volume(share=None)))
+
+    def test_find_share_by_pool(self):
+        self.setup_driver()
+        self.assertEqual(SHARE2, self.driver._find_share(
+            self.volume(host='node@lustre#lfs02')))
+
+    def test_find_share_unknown_pool(self):
+        self.setup_driver()
+        exc = self.assertRaises(lustre_client.LustreNoSuitableShareFound,
+                                self.driver._find_share,
+                                self.volume(host='node@lustre#nowhere'))
+        self.assertIn('pool nowhere', str(exc))
+
+    def test_find_share_without_pool_takes_most_space(self):
+        self.setup_driver()
+        self.capacity.side_effect = lambda mnt: (
+            (100 * units.Gi, units.Gi) if mnt == self.mnt else
+            (100 * units.Gi, 50 * units.Gi))
+        self.assertEqual(SHARE2, self.driver._find_share(
+            self.volume(host='node@lustre')))
+
+    def test_find_share_thick_volume_too_big(self):
+        self.setup_driver()
+        exc = self.assertRaises(
+            lustre_client.LustreNoSuitableShareFound,
+            self.driver._find_share,
+            self.volume(size=61, host='node@lustre',
+                        specs={'provisioning:type': 'thick'}))
+        self.assertIn('61 GiB', str(exc))
+
+    def test_find_share_nothing_mounted(self):
+        self.assertRaises(lustre_client.LustreNoSharesMounted,
+                          self.driver._find_share, self.volume())
+
+
+@ddt.ddt
+class LustreDriverVolumeTestCase(LustreDriverTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.setup_driver()
+        self.path = os.path.join(self.mnt, VOLUME_NAME)
+
+    @ddt.data((True, None, 'truncate'), (False, 'thin', 'truncate'),
+              (False, None, 'fallocate'), (True, 'thick', 'fallocate'))
+    @ddt.unpack
+    def test_create_volume_provisioning(self, sparsed, spec, command):
+        self.override_config('lustre_sparsed_volumes', sparsed)
+        specs = {'provisioning:type': spec} if spec else {}
+        volume = self.volume(size=2, fmt=None, specs=specs)
+        update = self.driver.create_volume(volume)
+        self.assertEqual({'provider_location': SHARE}, update)
+        if command == 'truncate':
+            expected = ('truncate', '-s', str(2 * units.Gi), self.path)
+        else:
+            expected = ('fallocate', '--offset', '0', '--length',
+                        str(2 * units.Gi), self.path)
+        self.assertEqual([expected, ('chmod', 'ugo+rw', self.path)],
+                         self.commands())
+        self.assertEqual('raw', volume.admin_metadata['format'])
+
+    def test_create_volume_qcow2(self):
+        self.override_config('lustre_qcow2_volumes', True)
+        volume = self.volume(size=3, fmt=None)
+        self.driver.create_volume(volume)
+        self.assertEqual(('qemu-img', 'create', '-f', 'qcow2', '-o',
+                          'preallocation=metadata', self.path,
+                          str(3 * units.Gi)), self.commands()[0])
+        self.assertEqual('qcow2', volume.admin_metadata['format'])
+
+    def test_create_thick_volume_is_never_qcow2(self):
+        self.override_config('lustre_qcow2_volumes', True)
+        volume = self.volume(fmt=None,
+                             specs={'provisioning:type': 'thick'})
+        self.driver.create_volume(volume)
+        self.assertEqual('fallocate', self.commands()[0][0])
+        self.assertEqual('raw', volume.admin_metadata['format'])
+
+    def test_create_volume_in_pool_of_second_share(self):
+        volume = self.volume(fmt=None, host='node@lustre#lfs02')
+        self.assertEqual({'provider_location': SHARE2},
+                         self.driver.create_volume(volume))
+
+    def test_create_volume_secure_permissions(self):
+        self.configuration.nas_secure_file_permissions = 'true'
+        self.driver.create_volume(self.volume(fmt=None))
+        self.assertIn(('chmod', '660', self.path), self.commands())
+
+    def test_create_thick_volume_without_fallocate_writes_zeros(self):
+        self.override_config('lustre_sparsed_volumes', False)
+        self.execute.side_effect = [EOPNOTSUPP, ('', ''), ('', ''),
+                                    ('', ''), ('', '')]
+        self.driver.create_volume(self.volume(size=2, fmt=None))
+        self.assertEqual(('dd', 'if=/dev/zero', 'of=%s' % self.path,
+                          'bs=1M', 'seek=0', 'count=2048', 'conv=notrunc'),
+                         self.commands()[1])
+        # The next volume on that share goes straight to zeros.
+        volume = self.volume(fmt=None, id=fake.VOLUME2_ID)
+        self.driver.create_volume(volume)
+        self.assertEqual('dd', self.commands()[3][0])
+
+    def test_create_volume_enospc_leaves_nothing(self):
+        self.override_config('lustre_sparsed_volumes', False)
+        self.execute.side_effect = [ENOSPC, ('', '')]
+        exc = self.assertRaises(lustre_client.LustreException,
+                                self.driver.create_volume,
+                                self.volume(size=500, fmt=None))
+        self.assertIn('No space left on device', str(exc))
+        self.assertIn('500 GiB', str(exc))
+        self.assertEqual(('rm', '-f', self.path), self.commands()[-1])
+
+    def test_create_volume_refuses_to_overwrite(self):
+        self.touch(VOLUME_NAME)
+        exc = self.assertRaises(lustre_client.LustreException,
+                                self.driver.create_volume,
+                                self.volume(fmt=None))
+        self.assertIn('already exists', str(exc))
+        self.assertEqual([], self.commands())
+        self.assertTrue(os.path.exists(self.path))
+
+    def test_create_volume_encrypted_refused(self):
+        volume = self.volume(fmt=None,
+                             encryption_key_id=fake.ENCRYPTION_KEY_ID)
+        self.assertRaises(exception.VolumeDriverException,
+                          self.driver.create_volume, volume)
+        self.assertEqual([], self.commands())
+
+    def test_delete_volume(self):
+        self.driver.delete_volume(self.volume())
+        self.assertEqual([('rm', '-f', self.path),
+                          ('rm', '-f', self.path + '.info.tmp'),
+                          ('rm', '-f', self.path + '.info')],
+                         self.commands())
+
+    def test_delete_volume_with_snapshots(self):
+        volume = self.volume(fmt='qcow2')
+        self.write_info(volume, {'active': VOLUME_NAME + '.s2',
+                                 's1': VOLUME_NAME + '.s1',
+                                 's2': VOLUME_NAME + '.s2'})
+        self.driver.delete_volume(volume)
+        self.assertEqual([('rm', '-f', self.path),
+                          ('rm', '-f', self.path + '.info.tmp'),
+                          ('rm', '-f', self.path + '.s1'),
+                          ('rm', '-f', self.path + '.s2'),
+                          ('rm', '-f', self.path + '.info')],
+                         self.commands())
+
+    def test_delete_volume_with_corrupt_info(self):
+        volume = self.volume(fmt='qcow2')
+        with open(self.path + '.info', 'w') as f:
+            f.write('{"active": "vol')
+        self.touch(VOLUME_NAME + '.' + fake.SNAPSHOT_ID)
+        self.touch('volume-%s' % fake.VOLUME2_ID)
+        self.driver.delete_volume(volume)
+        deleted = [c[2] for c in self.commands()]
+        self.assertIn(self.path + '.' + fake.SNAPSHOT_ID, deleted)
+        self.assertEqual(self.path + '.info', deleted[-1])
+        self.assertNotIn(os.path.join(self.mnt, 'volume-%s' %
+                                      fake.VOLUME2_ID), deleted)
+
+    def test_delete_volume_without_location(self):
+        self.driver.delete_volume(self.volume(share=None))
+        self.assertEqual([], self.commands())
+
+    def test_delete_volume_twice(self):
+        volume = self.volume()
+        self.driver.delete_volume(volume)
+        self.driver.delete_volume(volume)
+        self.assertEqual(6, self.execute.call_count)
+
+    def test_ensure_export_mounts_the_share(self):
+        self.mock_object(self.driver, '_ensure_share_mounted')
+        self.driver.ensure_export(self.context, self.volume())
+        self.driver._ensure_share_mounted.assert_called_once_with(SHARE)
+
+    def test_exports_are_noops(self):
+        volume = self.volume()
+        self.assertIsNone(self.driver.create_export(self.context, volume,
+                                                    {}))
+        self.assertIsNone(self.driver.remove_export(self.context, volume))
+        self.assertIsNone(self.driver.validate_connector({}))
+        self.assertIsNone(self.driver.terminate_connection(volume, {}))
+        self.assertEqual([], self.commands())
+
+
+@ddt.ddt
+class LustreDriverConnectionTestCase(LustreDriverTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.setup_driver()
+        self.qemu_img_info = self.mock_object(
+            image_utils, 'qemu_img_info', return_value=qemu_info())
+
+    def test_initialize_connection_raw(self):
+        conn = self.driver.initialize_connection(self.volume(), {})
+        path = os.path.join(self.mnt, VOLUME_NAME)
+        self.assertEqual(
+            {'driver_volume_type': 'lustre',
+             'mount_point_base': self.driver.base,
+             'data': {'export': SHARE, 'name': VOLUME_NAME, 'format': 'raw',
+                      'options': '-o flock', 'device_path': path}}, conn)
+        self.qemu_img_info.assert_called_once_with(
+            path, force_share=True, run_as_root=True,
+            allow_qcow2_backing_file=True, img_format='raw')
+
+    def test_initialize_connection_active_overlay(self):
+        volume = self.volume(fmt='qcow2', share=SHARE2)
+        active = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
+        self.write_info(volume, {'active': active, fake.SNAPSHOT_ID: active},
+                        self.mnt2)
+        self.qemu_img_info.return_value = qemu_info('qcow2',
+                                                    backing_file=VOLUME_NAME)
+        data = self.driver.initialize_connection(volume, {})['data']
+        self.assertEqual(active, data['name'])
+        self.assertEqual('qcow2', data['format'])
+        self.assertEqual('-o flock,noatime', data['options'])
+        self.assertEqual(os.path.join(self.mnt2, active),
+                         data['device_path'])
+
+    def test_initialize_connection_refuses_grown_image(self):
+        self.qemu_img_info.return_value = qemu_info(
+            'raw', virtual_size=2 * units.Gi)
+        self.assertRaises(exception.InvalidVolume,
+                          self.driver.initialize_connection,
+                          self.volume(size=1), {})
+
+    def test_initialize_connection_refuses_foreign_backing_file(self):
+        self.qemu_img_info.return_value = qemu_info(
+            'qcow2', backing_file='/etc/shadow')
+        self.assertRaises(exception.RemoteFSInvalidBackingFile,
+                          self.driver.initialize_connection,
+                          self.volume(fmt='qcow2'), {})
+
+    def test_initialize_connection_unknown_format(self):
+        exc = self.assertRaises(exception.InvalidVolume,
+                                self.driver.initialize_connection,
+                                self.volume(fmt='vmdk'), {})
+        self.assertIn("'vmdk'", str(exc))
+        self.qemu_img_info.assert_not_called()
+
+    def test_initialize_connection_without_format_record(self):
+        data = self.driver.initialize_connection(self.volume(fmt=None),
+                                                 {})['data']
+        self.assertEqual('raw', data['format'])
+
+
+@ddt.ddt
+class LustreDriverExtendTestCase(LustreDriverTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.setup_driver()
+        self.path = os.path.join(self.mnt, VOLUME_NAME)
+        self.qemu_img_info = self.mock_object(image_utils, 'qemu_img_info')
+        self.resize = self.mock_object(image_utils, 'resize_image')
+
+    @ddt.data('raw', 'qcow2')
+    def test_extend_thin(self, fmt):
+        self.qemu_img_info.side_effect = [qemu_info(fmt, units.Gi),
+                                          qemu_info(fmt, 3 * units.Gi)]
+        self.driver.extend_volume(self.volume(fmt=fmt), 3)
+        self.resize.assert_called_once_with(self.path, 3, run_as_root=True,
+                                            file_format=fmt)
+        self.assertEqual([], self.commands())
+
+    def test_extend_thick_preallocates_the_new_space(self):
+        self.qemu_img_info.side_effect = [qemu_info('raw', units.Gi),
+                                          qemu_info('raw', 3 * units.Gi)]
+        self.driver.extend_volume(
+            self.volume(specs={'provisioning:type': 'thick'}), 3)
+        self.assertEqual([('fallocate', '--offset', str(units.Gi),
+                           '--length', str(2 * units.Gi), self.path)],
+                         self.commands())
+
+    def test_extend_thick_enospc_keeps_the_volume(self):
+        self.qemu_img_info.return_value = qemu_info('raw', units.Gi)
+        self.execute.side_effect = [ENOSPC, ('', '')]
+        exc = self.assertRaises(
+            exception.ExtendVolumeError, self.driver.extend_volume,
+            self.volume(specs={'provisioning:type': 'thick'}), 3)
+        self.assertIn('No space left', str(exc))
+        self.assertEqual(('truncate', '-s', str(units.Gi), self.path),
+                         self.commands()[-1])
+
+    def test_extend_volume_with_snapshots_resizes_active_file(self):
+        volume = self.volume(fmt='qcow2')
+        active = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
+        self.write_info(volume, {'active': active, fake.SNAPSHOT_ID: active})
+        self.qemu_img_info.side_effect = [qemu_info('qcow2', units.Gi),
+                                          qemu_info('qcow2', 2 * units.Gi)]
+        self.driver.extend_volume(volume, 2)
+        self.resize.assert_called_once_with(os.path.join(self.mnt, active),
+                                            2, run_as_root=True,
+                                            file_format='qcow2')
+
+    def test_extend_attached_volume_refused(self):
+        volume = self.volume(attach_status='attached', status='in-use')
+        exc = self.assertRaises(exception.ExtendVolumeError,
+                                self.driver.extend_volume, volume, 2)
+        self.assertIn('attached', str(exc))
+        self.resize.assert_not_called()
+
+    def test_extend_to_smaller_size_refused(self):
+        self.qemu_img_info.return_value = qemu_info('raw', 4 * units.Gi)
+        exc = self.assertRaises(exception.ExtendVolumeError,
+                                self.driver.extend_volume,
+                                self.volume(size=4), 2)
+        self.assertIn('cannot shrink', str(exc))
+        self.resize.assert_not_called()
+
+    def test_extend_checks_the_result(self):
+        self.qemu_img_info.return_value = qemu_info('qcow2', units.Gi)
+        self.assertRaises(exception.ExtendVolumeError,
+                          self.driver.extend_volume,
+                          self.volume(fmt='qcow2'), 2)
+
+    def test_extend_unknown_format(self):
+        self.assertRaises(exception.InvalidVolume,
+                          self.driver.extend_volume,
+                          self.volume(fmt='vhd'), 2)
+        self.resize.assert_not_called()
+
+
+@ddt.ddt
+class LustreDriverSnapshotTestCase(LustreDriverTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.setup_driver()
+        self.path = os.path.join(self.mnt, VOLUME_NAME)
+        self.qemu_img_info = self.mock_object(image_utils, 'qemu_img_info')
+
+    def test_create_first_snapshot_of_raw_volume(self):
+        volume = self.volume(size=2)
+        snapshot = self.snapshot(volume)
+        self.qemu_img_info.return_value = qemu_info('raw', 2 * units.Gi)
+        self.driver.create_snapshot(snapshot)
+        overlay = self.path + '.' + fake.SNAPSHOT_ID
+        self.assertEqual(('qemu-img', 'create', '-f', 'qcow2', '-b',
+                          VOLUME_NAME, '-F', 'raw', overlay,
+                          str(2 * units.Gi)), self.commands()[0])
+        # The raw base is never probed: a guest may have written a qcow2
+        # header into it.
+        self.assertEqual('raw',
+                         self.qemu_img_info.call_args[1]['img_format'])
+        with open(self.path + '.info') as f:
+            self.assertEqual({'active': os.path.basename(overlay),
+                              fake.SNAPSHOT_ID: os.path.basename(overlay)},
+                             json.load(f))
+        self.assertEqual({'format': 'qcow2', 'base_format': 'raw'},
+                         volume.admin_metadata)
+
+    def test_create_second_snapshot_backs_onto_first_overlay(self):
+        volume = self.volume(fmt='qcow2')
+        volume.admin_metadata['base_format'] = 'raw'
+        first = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
+        self.touch(first)
+        self.write_info(volume, {'active': first, fake.SNAPSHOT_ID: first})
+        self.qemu_img_info.return_value = qemu_info('qcow2',
+                                                    backing_file=VOLUME_NAME)
+        self.driver.create_snapshot(self.snapshot(volume, fake.SNAPSHOT2_ID))
+        command = self.commands()[0]
+        self.assertEqual(first, command[command.index('-b') + 1])
+        self.assertEqual('qcow2', command[command.index('-F') + 1])
+
+    def test_info_file_is_replaced_atomically(self):
+        info_path = self.path + '.info'
+        self.write_info(self.volume(), {'active': VOLUME_NAME})
+
+        def execute(*cmd, **kwargs):
+            if cmd[0] == 'truncate':
+                open(cmd[2], 'w').close()
+            elif cmd[0] == 'mv':
+                # The old content is intact until the rename.
+                with open(info_path) as f:
+                    self.assertEqual({'active': VOLUME_NAME}, json.load(f))
+                os.rename(cmd[2], cmd[3])
+            return '', ''
+        self.execute.side_effect = execute
+        with mock.patch('os.fsync') as fsync:
+            self.driver._write_info_file(info_path, {'active': 'x', 's': 'x'})
+        fsync.assert_called_once()
+        self.assertEqual([('truncate', '-s0', info_path + '.tmp'),
+                          ('chmod', 'ugo+rw', info_path + '.tmp'),
+                          ('mv', '-f', info_path + '.tmp', info_path)],
+                         self.commands())
+        with open(info_path) as f:
+            self.assertEqual({'active': 'x', 's': 'x'}, json.load(f))
+
+    def test_info_file_needs_active(self):
+        self.assertRaises(exception.RemoteFSException,
+                          self.driver._write_info_file, self.path + '.info',
+                          {'s': 'x'})
+
+    def test_corrupt_info_file_is_a_clear_error(self):
+        volume = self.volume(fmt='qcow2')
+        with open(self.path + '.info', 'w') as f:
+            f.write('{"active": ')
+        exc = self.assertRaises(lustre_client.LustreException,
+                                self.driver.create_snapshot,
+                                self.snapshot(volume))
+        self.assertIn('not valid JSON', str(exc))
+        self.assertIn('untouched', str(exc))
+        self.assertEqual([], self.commands())
+
+    def test_snapshot_of_missing_volume_file(self):
+        self.qemu_img_info.side_effect = putils.ProcessExecutionError(
+            exit_code=1, stderr="Could not open 'volume': No such file")
+        self.assertRaises(putils.ProcessExecutionError,
+                          self.driver.create_snapshot,
+                          self.snapshot(self.volume()))
+        self.assertEqual([], self.commands())
+        self.assertFalse(os.path.exists(self.path + '.info'))
+
+    def test_failed_overlay_create_leaves_nothing(self):
+        self.qemu_img_info.return_value = qemu_info('raw')
+        self.execute.side_effect = [putils.ProcessExecutionError(
+            exit_code=1, stderr='No space left on device'), ('', '')]
+        self.assertRaises(putils.ProcessExecutionError,
+                          self.driver.create_snapshot,
+                          self.snapshot(self.volume()))
+        self.assertEqual(('rm', '-f', self.path + '.' + fake.SNAPSHOT_ID),
+                         self.commands()[-1])
+        self.assertFalse(os.path.exists(self.path + '.info'))
+
+    def test_snapshot_of_encrypted_volume_refused(self):
+        volume = self.volume(encryption_key_id=fake.ENCRYPTION_KEY_ID)
+        self.assertRaises(exception.VolumeDriverException,
+                          self.driver.create_snapshot,
+                          self.snapshot(volume))
+
+    def test_delete_latest_snapshot_offline(self):
+        volume = self.volume(fmt='qcow2')
+        volume.admin_metadata['base_format'] = 'raw'
+        overlay = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
+        self.write_info(volume, {'active': overlay,
+                                 fake.SNAPSHOT_ID: overlay})
+        self.qemu_img_info.side_effect = [
+            qemu_info('qcow2', backing_file=VOLUME_NAME), qemu_info('raw')]
+        self.driver.delete_snapshot(self.snapshot(volume))
+        self.assertEqual(('qemu-img', 'commit', '-d',
+                          os.path.join(self.mnt, overlay)),
+                         self.commands()[0])
+        self.assertEqual('raw', volume.admin_metadata['format'])
+
+    def test_delete_unrecorded_snapshot_removes_orphan_overlay(self):
+        self.driver.delete_snapshot(self.snapshot(self.volume(),
+                                                  status='error'))
+        self.assertEqual([('rm', '-f', self.path + '.' + fake.SNAPSHOT_ID)],
+                         self.commands())
+
+    def test_delete_unrecorded_snapshot_of_attached_volume_keeps_file(self):
+        volume = self.volume(attach_status='attached', status='in-use')
+        self.touch(VOLUME_NAME + '.' + fake.SNAPSHOT_ID)
+        self.driver.delete_snapshot(self.snapshot(volume, status='error'))
+        self.assertEqual([], self.commands())
+
+    def test_delete_snapshot_twice(self):
+        snapshot = self.snapshot(self.volume())
+        self.driver.delete_snapshot(snapshot)
+        self.driver.delete_snapshot(snapshot)
+        self.assertEqual(2, self.execute.call_count)
+
+    def test_revert_to_latest_snapshot(self):
+        volume = self.volume(fmt='qcow2')
+        volume.admin_metadata['base_format'] = 'raw'
+        overlay = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
+        self.write_info(volume, {'active': overlay,
+                                 fake.SNAPSHOT_ID: overlay})
+        self.qemu_img_info.side_effect = [
+            qemu_info('qcow2', backing_file=VOLUME_NAME), qemu_info('raw')]
+        self.driver.revert_to_snapshot(self.context, volume,
+                                       self.snapshot(volume))
+        overlay_path = os.path.join(self.mnt, overlay)
+        self.assertEqual([
+            ('rm', '-f', overlay_path + '.tmp'),
+            ('qemu-img', 'create', '-f', 'qcow2', '-b', VOLUME_NAME, '-F',
+             'raw', overlay_path + '.tmp', str(units.Gi)),
+            ('chmod', 'ugo+rw', overlay_path + '.tmp'),
+            ('mv', '-f', overlay_path + '.tmp', overlay_path)],
+            self.commands())
+
+    def test_revert_to_older_snapshot_refused(self):
+        volume = self.volume(fmt='qcow2')
+        self.write_info(volume, {'active': VOLUME_NAME + '.b',
+                                 fake.SNAPSHOT_ID: VOLUME_NAME + '.a',
+                                 fake.SNAPSHOT2_ID: VOLUME_NAME + '.b'})
+        exc = self.assertRaises(exception.InvalidSnapshot,
+                                self.driver.revert_to_snapshot, self.context,
+                                volume, self.snapshot(volume))
+        self.assertIn('not the latest', str(exc))
+        self.assertEqual([], self.commands())
+
+    def test_revert_attached_volume_refused(self):
+        volume = self.volume(fmt='qcow2', status='in-use',
+                             attach_status='attached')
+        self.assertRaises(exception.InvalidVolume,
+                          self.driver.revert_to_snapshot, self.context,
+                          volume, self.snapshot(volume))
+        self.assertEqual([], self.commands())
+
+    def test_revert_failure_keeps_the_overlay(self):
+        volume = self.volume(fmt='qcow2')
+        overlay = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
+        self.write_info(volume, {'active': overlay,
+                                 fake.SNAPSHOT_ID: overlay})
+        self.qemu_img_info.side_effect = [
+            qemu_info('qcow2', backing_file=VOLUME_NAME), qemu_info('raw')]
+        self.execute.side_effect = [('', ''), putils.ProcessExecutionError(
+            exit_code=1), ('', '')]
+        self.assertRaises(putils.ProcessExecutionError,
+                          self.driver.revert_to_snapshot, self.context,
+                          volume, self.snapshot(volume))
+        overlay_path = os.path.join(self.mnt, overlay)
+        self.assertNotIn(('mv', '-f', overlay_path + '.tmp', overlay_path),
+                         self.commands())
+        self.assertEqual(('rm', '-f', overlay_path + '.tmp'),
+                         self.commands()[-1])
+
+
+@ddt.ddt
+class LustreDriverCopyTestCase(LustreDriverTestCase):
+    """Volumes from snapshots, clones, images and migration."""
+
+    def setUp(self):
+        super().setUp()
+        self.setup_driver()
+        self.src = self.volume(fmt='qcow2', size=1)
+        self.src.admin_metadata['base_format'] = 'raw'
+        self.overlay = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
+        self.write_info(self.src, {'active': self.overlay,
+                                   fake.SNAPSHOT_ID: self.overlay})
+        self.qemu_img_info = self.mock_object(
+            image_utils, 'qemu_img_info',
+            side_effect=lambda path, **kw: (
+                qemu_info('qcow2', backing_file=VOLUME_NAME)
+                if path.endswith(self.overlay) else qemu_info('raw')))
+        self.convert = self.mock_object(image_utils, 'convert_image')
+        self.resize = self.mock_object(image_utils, 'resize_image')
+        self.dest = self.volume(id=fake.VOLUME2_ID, fmt=None,
+                                host='node@lustre#lfs02')
+        self.dest_path = os.path.join(self.mnt2, self.dest.name)
+
+    @ddt.data((False, False, 'raw'), (True, False, 'qcow2'),
+              (True, True, 'raw'))
+    @ddt.unpack
+    def test_create_volume_from_snapshot(self, qcow2, thick, fmt):
+        self.override_config('lustre_qcow2_volumes', qcow2)
+        if thick:
+            self.dest.volume_type.extra_specs = {'provisioning:type':
+                                                 'thick'}
+        update = self.driver.create_volume_from_snapshot(
+            self.dest, self.snapshot(self.src))
+        self.assertEqual({'provider_location': SHARE2}, update)
+        self.convert.assert_called_once_with(
+            os.path.join(self.mnt, VOLUME_NAME), self.dest_path, fmt,
+            src_format='raw', run_as_root=True, data=mock.ANY)
+        self.assertEqual(fmt, self.dest.admin_metadata['format'])
+        expected = [('chmod', 'ugo+rw', self.dest_path)]
+        if thick:
+            expected.insert(0, ('fallocate', '--offset', '0', '--length',
+                                str(units.Gi), self.dest_path))
+        self.assertEqual(expected, self.commands())
+        self.resize.assert_not_called()
+
+    def test_create_bigger_volume_from_snapshot(self):
+        self.dest.size = 3
+        self.driver.create_volume_from_snapshot(self.dest,
+                                                self.snapshot(self.src))
+        self.resize.assert_called_once_with(self.dest_path, 3,
+                                            run_as_root=True,
+                                            file_format='raw')
+
+    def test_create_volume_from_older_snapshot_reads_its_point(self):
+        # Two snapshots: the first one's data is the base file.
+        second = VOLUME_NAME + '.' + fake.SNAPSHOT2_ID
+        self.write_info(self.src, {'active': second,
+                                   fake.SNAPSHOT_ID: self.overlay,
+                                   fake.SNAPSHOT2_ID: second})
+        self.qemu_img_info.side_effect = lambda path, **kw: (
+            qemu_info('qcow2', backing_file=self.overlay)
+            if path.endswith(second) else
+            qemu_info('qcow2', backing_file=VOLUME_NAME)
+            if path.endswith(self.overlay) else qemu_info('raw'))
+        self.driver.create_volume_from_snapshot(
+            self.dest, self.snapshot(self.src, fake.SNAPSHOT2_ID))
+        self.assertEqual((os.path.join(self.mnt, self.overlay),),
+                         self.convert.call_args[0][:1])
+        self.assertEqual('qcow2', self.convert.call_args[1]['src_format'])
+
+    def test_create_volume_from_snapshot_enospc_leaves_nothing(self):
+        self.convert.side_effect = putils.ProcessExecutionError(
+            exit_code=1, stderr='No space left on device')
+        self.assertRaises(putils.ProcessExecutionError,
+                          self.driver.create_volume_from_snapshot,
+                          self.dest, self.snapshot(self.src))
+        self.assertEqual([('rm', '-f', self.dest_path)], self.commands())
+        self.assertNotIn('format', self.dest.admin_metadata)
+
+    def test_create_volume_from_snapshot_in_error_refused(self):
+        self.assertRaises(exception.InvalidSnapshot,
+                          self.driver.create_volume_from_snapshot,
+                          self.dest, self.snapshot(self.src, status='error'))
+        self.convert.assert_not_called()
+
+    def test_create_volume_from_snapshot_with_foreign_backing_file(self):
+        self.qemu_img_info.side_effect = lambda path, **kw: qemu_info(
+            'qcow2', backing_file='../../etc/shadow')
+        self.assertRaises(exception.RemoteFSInvalidBackingFile,
+                          self.driver.create_volume_from_snapshot,
+                          self.dest, self.snapshot(self.src))
+        self.convert.assert_not_called()
+
+    @mock.patch.object(objects.Snapshot, 'create')
+    @mock.patch.object(objects.Snapshot, 'save')
+    @mock.patch.object(objects.Snapshot, 'destroy')
+    def test_clone_goes_through_a_temporary_snapshot(self, destroy, save,
+                                                     create):
+        src = self.volume(fmt='raw')
+        create_snapshot = self.mock_object(self.driver, '_create_snapshot')
+        delete_snapshot = self.mock_object(self.driver, '_delete_snapshot')
+        copy = self.mock_object(self.driver, '_copy_volume_from_snapshot',
+                                return_value='raw')
+        update = self.driver.create_cloned_volume(self.dest, src)
+        self.assertEqual({'provider_location': SHARE2}, update)
+        temp = create_snapshot.call_args[0][0]
+        self.assertEqual('tmp-snap-%s' % self.dest.id, temp.display_name)
+        self.assertEqual(src.id, temp.volume_id)
+        copy.assert_called_once_with(temp, self.dest, self.dest.size)
+        delete_snapshot.assert_called_once_with(temp)
+        destroy.assert_called_once_with()
+        self.assertEqual('raw', self.dest.admin_metadata['format'])
+
+    @mock.patch.object(objects.Snapshot, 'create')
+    @mock.patch.object(objects.Snapshot, 'save')
+    @mock.patch.object(objects.Snapshot, 'destroy')
+    def test_clone_records_the_clone_format_not_the_source(self, *mocks):
+        # The source has snapshots (format qcow2); the clone is raw.
+        self.mock_object(self.driver, '_create_snapshot')
+        self.mock_object(self.driver, '_delete_snapshot')
+        self.mock_object(self.driver, '_copy_volume_from_snapshot',
+                         return_value='raw')
+        self.driver.create_cloned_volume(self.dest, self.src)
+        self.assertEqual('raw', self.dest.admin_metadata['format'])
+
+    @mock.patch.object(objects.Snapshot, 'create')
+    @mock.patch.object(objects.Snapshot, 'save')
+    @mock.patch.object(objects.Snapshot, 'destroy')
+    def test_failed_clone_cleans_up(self, destroy, save, create):
+        self.mock_object(self.driver, '_create_snapshot')
+        delete_snapshot = self.mock_object(self.driver, '_delete_snapshot')
+        self.mock_object(self.driver, '_copy_volume_from_snapshot',
+                         side_effect=putils.ProcessExecutionError(
+                             exit_code=1, stderr='No space left'))
+        self.assertRaises(putils.ProcessExecutionError,
+                          self.driver.create_cloned_volume, self.dest,
+                          self.volume())
+        delete_snapshot.assert_called_once()
+        destroy.assert_called_once_with()
+        self.assertIn(('rm', '-f', self.dest_path), self.commands())
+
+    @mock.patch.object(objects.Snapshot, 'create', autospec=True,
+                       side_effect=lambda snap: setattr(snap, 'id',
+                                                        fake.SNAPSHOT3_ID))
+    @mock.patch.object(objects.Snapshot, 'save')
+    @mock.patch.object(objects.Snapshot, 'destroy')
+    def test_clone_keeps_undeletable_temp_snapshot_record(self, destroy,
+                                                          save, create):
+        self.mock_object(self.driver, '_create_snapshot')
+        self.mock_object(self.driver, '_delete_snapshot',
+                         side_effect=exception.RemoteFSException('busy'))
+        self.mock_object(self.driver, '_copy_volume_from_snapshot',
+                         return_value='raw')
+        self.driver.create_cloned_volume(self.dest, self.volume())
+        destroy.assert_not_called()
+        self.assertEqual(fields.SnapshotStatus.ERROR_DELETING,
+                         create.call_args[0][0].status)
+
+    def test_clone_of_volume_in_error_refused(self):
+        self.assertRaises(exception.InvalidVolume,
+                          self.driver.create_cloned_volume, self.dest,
+                          self.volume(status='error'))
+
+    @ddt.data('raw', 'qcow2')
+    def test_copy_image_to_volume(self, fmt):
+        fetch = self.mock_object(image_utils, 'fetch_to_volume_format')
+        self.qemu_img_info.side_effect = None
+        self.qemu_img_info.return_value = qemu_info(fmt, 2 * units.Gi)
+        volume = self.volume(size=2, fmt=fmt)
+        path = os.path.join(self.mnt, VOLUME_NAME)
+        self.driver.copy_image_to_volume(self.context, volume, 'glance',
+                                         fake.IMAGE_ID)
+        fetch.assert_called_once_with(
+            self.context, 'glance', fake.IMAGE_ID, path, fmt,
+            self.configuration.volume_dd_blocksize, size=2,
+            run_as_root=True, disable_sparse=False)
+        self.resize.assert_called_once_with(path, 2, run_as_root=True,
+                                            file_format=fmt)
+
+    def test_copy_image_to_thick_volume_preallocates(self):
+        self.mock_object(image_utils, 'fetch_to_volume_format')
+        self.qemu_img_info.side_effect = None
+        self.qemu_img_info.return_value = qemu_info('raw', units.Gi)
+        self.driver.copy_image_to_volume(
+            self.context, self.volume(specs={'provisioning:type': 'thick'}),
+            'glance', fake.IMAGE_ID)
+        self.assertEqual('fallocate', self.commands()[0][0])
+
+    def test_copy_image_to_volume_size_mismatch(self):
+        self.mock_object(image_utils, 'fetch_to_volume_format')
+        self.qemu_img_info.side_effect = None
+        self.qemu_img_info.return_value = qemu_info('raw', 3 * units.Gi)
+        self.assertRaises(exception.ImageUnacceptable,
+                          self.driver.copy_image_to_volume, self.context,
+                          self.volume(size=2), 'glance', fake.IMAGE_ID)
+
+    def test_copy_raw_volume_to_raw_image_uploads_the_file(self):
+        upload = self.mock_object(volume_utils, 'upload_volume')
+        volume = self.volume(id=fake.VOLUME3_ID)
+        self.driver.copy_volume_to_image(self.context, volume, 'glance',
+                                         {'id': fake.IMAGE_ID,
+                                          'disk_format': 'raw'})
+        upload.assert_called_once_with(
+            self.context, 'glance', mock.ANY,
+            os.path.join(self.mnt, volume.name), volume,
+            volume_format='raw', run_as_root=True)
+        self.convert.assert_not_called()
+
+    @ddt.data('raw', 'qcow2')
+    def test_copy_volume_with_snapshots_to_image_flattens(self, disk_format):
+        upload = self.mock_object(volume_utils, 'upload_volume')
+        self.driver.copy_volume_to_image(
+            self.context, self.src, 'glance',
+            {'id': fake.IMAGE_ID, 'disk_format': disk_format})
+        source, tmp, out_format = self.convert.call_args[0]
+        self.assertEqual(os.path.join(self.mnt, self.overlay), source)
+        self.assertEqual(disk_format, out_format)
+        self.assertEqual('qcow2', self.convert.call_args[1]['src_format'])
+        self.assertEqual((tmp, self.src),
+                         upload.call_args[0][3:5])
+        self.assertEqual(disk_format, upload.call_args[1]['volume_format'])
+
+    def test_copy_raw_volume_to_qcow2_image_never_probes(self):
+        upload = self.mock_object(volume_utils, 'upload_volume')
+        self.driver.copy_volume_to_image(
+            self.context, self.volume(id=fake.VOLUME3_ID), 'glance',
+            {'id': fake.IMAGE_ID, 'disk_format': 'qcow2'})
+        self.assertEqual('raw', self.convert.call_args[1]['src_format'])
+        self.assertEqual('qcow2', upload.call_args[1]['volume_format'])
+
+    def test_update_migrated_volume_renames_file(self):
+        volume = self.volume(share=SHARE)
+        new_volume = self.volume(id=fake.VOLUME2_ID, share=SHARE2)
+        update = self.driver.update_migrated_volume(self.context, volume,
+                                                    new_volume, 'available')
+        self.assertEqual({'_name_id': None, 'provider_location': SHARE2},
+                         update)
+        self.assertEqual([('mv', os.path.join(self.mnt2, new_volume.name),
+                           os.path.join(self.mnt2, volume.name))],
+                         self.commands())
+
+    @ddt.data(('in-use', SHARE2, False), ('available', SHARE, False),
+              ('available', SHARE2, True))
+    @ddt.unpack
+    def test_update_migrated_volume_keeps_name(self, status, share, taken):
+        volume = self.volume(share=SHARE)
+        new_volume = self.volume(id=fake.VOLUME2_ID, share=share)
+        if taken:
+            self.touch(volume.name, self.mnt2)
+        update = self.driver.update_migrated_volume(self.context, volume,
+                                                    new_volume, status)
+        self.assertEqual({'_name_id': fake.VOLUME2_ID,
+                          'provider_location': share}, update)
+        self.assertEqual([], self.commands())

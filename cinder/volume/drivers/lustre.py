@@ -1,0 +1,1014 @@
+# Copyright (c) 2026 The Cinder Lustre driver authors
+# All Rights Reserved.
+#
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Volume driver for Lustre.
+
+Volumes are files on Lustre filesets that the volume service mounts as a
+Lustre client: raw files (sparse, or preallocated with fallocate) or qcow2
+files, with snapshots as qcow2 overlays.  Each fileset of the shares file is
+a pool of the backend.  Everything about Lustre itself (device syntax,
+mounting, capacity) is in :mod:`cinder.volume.drivers.lustre_client`.
+"""
+
+import json
+import math
+import os
+import time
+
+from os_brick import exception as brick_exception
+from oslo_concurrency import processutils as putils
+from oslo_config import cfg
+from oslo_log import log as logging
+from oslo_utils import excutils
+from oslo_utils import units
+
+from cinder import coordination
+from cinder import exception
+from cinder.i18n import _
+from cinder.image import image_utils
+from cinder import interface
+from cinder import objects
+from cinder.objects import fields
+from cinder import utils
+from cinder.volume import configuration
+from cinder.volume.drivers import lustre_client
+from cinder.volume.drivers import remotefs
+from cinder.volume import volume_utils
+
+VERSION = '1.0.0'
+
+LOG = logging.getLogger(__name__)
+
+lustre_opts = [
+    cfg.StrOpt('lustre_shares_config',
+               default='/etc/cinder/lustre_shares',
+               help='File listing the Lustre filesets that hold volumes, one '
+                    'per line, each a pool of the backend: the client mount '
+                    'device "MGSNID[,MGSNID...][:MGSNID...]:/FSNAME[/SUBDIR]" '
+                    'as mount.lustre(8) defines it, optionally followed by '
+                    '"-o OPTION[,OPTION...]" for that fileset only. Lines '
+                    'starting with # are comments.'),
+    cfg.StrOpt('lustre_mount_point_base',
+               default='$state_path/mnt',
+               help='Directory under which the volume service mounts each '
+                    'fileset, at <base>/<md5 of the device string>. It must '
+                    'be writable by the volume service user, and should be '
+                    'the same path on compute hosts.'),
+    cfg.StrOpt('lustre_mount_options',
+               default='flock',
+               help='Lustre client mount options used for every fileset '
+                    '(mount.lustre(8)). Keep "flock": QEMU locks volume '
+                    'images, and only "flock" makes those locks coherent '
+                    'across hosts ("localflock" does not, "noflock" makes '
+                    'them fail). nas_mount_options, if set, replaces this.'),
+    cfg.IntOpt('lustre_mount_attempts',
+               default=3,
+               min=1,
+               help='How many times to try mounting a fileset before '
+                    'reporting it unavailable.'),
+    cfg.BoolOpt('lustre_sparsed_volumes',
+                default=True,
+                help='Create volumes thin (sparse files, or qcow2 if '
+                     'lustre_qcow2_volumes is set) unless their volume type '
+                     'asks for "provisioning:type=thick". If False, volumes '
+                     'are thick unless their type asks for thin: raw files '
+                     'preallocated with fallocate, or written with zeros '
+                     'where the OSTs cannot preallocate.'),
+    cfg.BoolOpt('lustre_qcow2_volumes',
+                default=False,
+                help='Create thin volumes as qcow2 files rather than sparse '
+                     'raw files. Raw files give the best I/O performance on '
+                     'Lustre; qcow2 files only allocate what the guest '
+                     'writes even through copies that do not keep holes.'),
+]
+
+CONF = cfg.CONF
+CONF.register_opts(lustre_opts, group=configuration.SHARED_CONF_GROUP)
+
+# Options of the RemoteFS base class that this driver honours.
+_NAS_OPTS_HONOURED = ('nas_secure_file_operations',
+                      'nas_secure_file_permissions', 'nas_mount_options')
+
+_VOLUME_FORMATS = ('raw', 'qcow2')
+
+
+def _error_text(exc):
+    """What a failed command said, for an operator to read."""
+    stderr = getattr(exc, 'stderr', None)
+    return stderr.strip() if stderr and stderr.strip() else str(exc)
+
+
+@interface.volumedriver
+class LustreDriver(remotefs.RemoteFSSnapDriverDistributed):
+    """Cinder volume driver for Lustre filesets.
+
+    Version history:
+
+    .. code-block:: none
+
+        1.0.0 - Initial driver: raw (sparse or preallocated) and qcow2
+                volumes on Lustre filesets, one pool per fileset.
+    """
+
+    driver_volume_type = 'lustre'
+    driver_prefix = 'lustre'
+    volume_backend_name = 'Lustre'
+    VERSION = VERSION
+
+    # ThirdPartySystems wiki page
+    CI_WIKI_NAME = 'Lustre_CI'
+
+    def __init__(self, execute=putils.execute, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.configuration.append_config_values(lustre_opts)
+        self.base = os.path.realpath(
+            self.configuration.lustre_mount_point_base)
+        mount_options = self.configuration.nas_mount_options
+        if mount_options is None:
+            mount_options = self.configuration.lustre_mount_options
+        self._mount_options = lustre_client.split_options(mount_options)
+        self._remotefsclient = lustre_client.LustreMountClient(
+            utils.get_root_helper(), execute=execute,
+            mount_point_base=self.base,
+            mount_options=','.join(self._mount_options))
+        self._sparse_copy_volume_data = True
+        self._thin_provisioning_support = True
+        self._thick_provisioning_support = True
+        self.max_over_subscription_ratio = (
+            volume_utils.get_max_over_subscription_ratio(
+                self.configuration.max_over_subscription_ratio,
+                supports_auto=kwargs.get('supports_auto_mosr', False)))
+        self._setup_done = False
+        self._fallocate_unsupported = set()
+
+    @staticmethod
+    def get_driver_options():
+        return lustre_opts + [opt for opt in remotefs.nas_opts
+                              if opt.name in _NAS_OPTS_HONOURED]
+
+    # Setup
+
+    def do_setup(self, context):
+        """Check the Lustre client, load the shares and mount them.
+
+        Shares already mounted are used as they are: this never unmounts,
+        since volumes may be attached or backed up from this host.
+        """
+        super().do_setup(context)
+        try:
+            lustre_client.check_options(self._mount_options)
+        except ValueError as exc:
+            option = ('nas_mount_options'
+                      if self.configuration.nas_mount_options is not None
+                      else 'lustre_mount_options')
+            raise lustre_client.LustreConfigError(source=option, reason=exc)
+        if not lustre_client.find_mount_helper():
+            raise lustre_client.LustreException(
+                reason=_('%(helper)s was not found in %(dirs)s: install the '
+                         'Lustre client on this host') %
+                {'helper': lustre_client.MOUNT_HELPER,
+                 'dirs': ', '.join(lustre_client.MOUNT_HELPER_DIRS)})
+        self._check_mount_point_base()
+        self._ensure_shares_mounted()
+        if not self._mounted_shares:
+            raise lustre_client.LustreNoSharesMounted(
+                reason=_('none of the %(count)d shares in %(file)s could be '
+                         'mounted; see the errors above') %
+                {'count': len(self.shares),
+                 'file': self.configuration.lustre_shares_config})
+        self.set_nas_security_options(self._is_voldb_empty_at_startup)
+        self._setup_done = True
+
+    def _check_mount_point_base(self):
+        try:
+            os.makedirs(self.base, exist_ok=True)
+        except OSError as exc:
+            raise lustre_client.LustreConfigError(
+                source='lustre_mount_point_base',
+                reason=_('cannot create %(base)s: %(err)s') %
+                {'base': self.base, 'err': exc.strerror})
+        if not os.access(self.base, os.W_OK | os.X_OK):
+            raise lustre_client.LustreConfigError(
+                source='lustre_mount_point_base',
+                reason=_('%s is not writable by the volume service user, '
+                         'which creates the mount points in it') % self.base)
+
+    def check_for_setup_error(self):
+        if not self._mounted_shares:
+            raise lustre_client.LustreNoSharesMounted(
+                reason=_('no share is mounted'))
+
+    def _load_shares_config(self, share_file=None):
+        """Load and validate the shares file.
+
+        :raises LustreConfigError: naming the file, the line and the fault
+        """
+        source = 'lustre_shares_config'
+        if not share_file:
+            raise lustre_client.LustreConfigError(
+                source=source, reason=_('no shares file is configured'))
+        try:
+            lines = self._read_config_file(share_file)
+        except OSError as exc:
+            raise lustre_client.LustreConfigError(
+                source=source, reason=_('cannot read %(file)s: %(err)s') %
+                {'file': share_file, 'err': exc.strerror})
+        shares = lustre_client.parse_shares(lines, share_file)
+        if not shares:
+            raise lustre_client.LustreConfigError(
+                source=share_file, reason=_('no Lustre share is listed'))
+        pools = {}
+        for share in shares:
+            if share.fileset in pools:
+                raise lustre_client.LustreConfigError(
+                    source=share_file,
+                    reason=_('%(a)s and %(b)s are both fileset %(fileset)s '
+                             'of different filesystems; their pools would '
+                             'have the same name') %
+                    {'a': pools[share.fileset].device, 'b': share.device,
+                     'fileset': share.fileset})
+            pools[share.fileset] = share
+            self._check_flock(share)
+        self.shares = {share.device: share for share in shares}
+
+    def _check_flock(self, share):
+        mode = lustre_client.flock_mode(self._mount_options + share.options)
+        if mode == 'noflock':
+            raise lustre_client.LustreConfigError(
+                source=share.device,
+                reason=_("mounted with 'noflock', QEMU cannot lock volume "
+                         "images (flock fails with ENOSYS); use 'flock'"))
+        if mode == 'localflock':
+            LOG.warning("Lustre share %s is mounted with 'localflock': "
+                        "image locks are not seen by other hosts, so two "
+                        "hosts could open one volume. Use 'flock'.",
+                        share.device)
+        elif mode is None:
+            LOG.warning("Lustre share %s has no flock mount option: Lustre "
+                        "clients older than 2.12.3 then refuse the image "
+                        "locks QEMU takes. Add 'flock'.", share.device)
+
+    def _ensure_shares_mounted(self):
+        """Re-read the shares file and mount every share in it.
+
+        Re-reading lets an operator add a share without a restart.  Once
+        the driver runs, a shares file that has become invalid keeps the
+        last valid list in use, so a typo does not stop the backend.
+        """
+        try:
+            self._load_shares_config(
+                self.configuration.lustre_shares_config)
+        except exception.InvalidConfigurationValue as exc:
+            if not self._setup_done:
+                raise
+            LOG.error('Keeping the previous Lustre shares: %s', exc)
+        mounted = []
+        for device in self.shares:
+            try:
+                self._ensure_share_mounted(device)
+                mounted.append(device)
+            except Exception as exc:
+                LOG.error('Lustre share %(share)s is unavailable: %(err)s',
+                          {'share': device, 'err': exc})
+        self._mounted_shares = mounted
+
+    def _ensure_share_mounted(self, device):
+        share = self.shares.get(device)
+        if share is None:
+            # A volume on a share that was removed from the shares file.
+            try:
+                share = lustre_client.Share.parse(device)
+            except ValueError as exc:
+                raise lustre_client.LustreException(reason=exc)
+        flags = ['-o', ','.join(share.options)] if share.options else []
+        attempts = self.configuration.lustre_mount_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                self._remotefsclient.mount(device, flags)
+                return
+            except (putils.ProcessExecutionError,
+                    brick_exception.BrickException, OSError) as exc:
+                error = _error_text(exc)
+                if attempt == attempts:
+                    raise lustre_client.LustreException(
+                        reason=_('could not mount %(share)s after %(n)d '
+                                 'attempts: %(err)s') %
+                        {'share': device, 'n': attempts, 'err': error})
+                LOG.warning('Mount attempt %(attempt)d of %(share)s failed, '
+                            'retrying: %(err)s',
+                            {'attempt': attempt, 'share': device,
+                             'err': error})
+                time.sleep(1)
+
+    def set_nas_security_options(self, is_new_cinder_install):
+        """Settle the 'auto' NAS security options, as the NFS driver does.
+
+        The marker file of the base class on the first share records the
+        decision.  In secure mode file operations run as the service user.
+        """
+        mount_point = self._get_mount_point_for_share(self._mounted_shares[0])
+        conf = self.configuration
+        conf.nas_secure_file_permissions = (
+            self._determine_nas_security_option_setting(
+                conf.nas_secure_file_permissions, mount_point,
+                is_new_cinder_install))
+        conf.nas_secure_file_operations = (
+            self._determine_nas_security_option_setting(
+                conf.nas_secure_file_operations, mount_point,
+                is_new_cinder_install))
+        if conf.nas_secure_file_operations == 'true':
+            self._execute_as_root = False
+        else:
+            LOG.warning('Lustre volume files are handled as root '
+                        '(nas_secure_file_operations=false).')
+        if conf.nas_secure_file_permissions == 'false':
+            LOG.warning('Lustre volume files are created readable and '
+                        'writable by everyone '
+                        '(nas_secure_file_permissions=false).')
+
+    # Pools
+
+    def _pool_name(self, device):
+        share = self.shares.get(device)
+        if share is None:
+            share = lustre_client.Share.parse(device)
+        return share.fileset
+
+    def get_pool(self, volume):
+        if not volume.provider_location:
+            return None
+        return self._pool_name(volume.provider_location)
+
+    def _find_share(self, volume):
+        """Return the share for a new volume.
+
+        The scheduler picked the pool; without one (a driver called
+        directly), take the share with the most space available.
+        """
+        if not self._mounted_shares:
+            raise lustre_client.LustreNoSharesMounted(
+                reason=_('no share is mounted'))
+        pool = volume_utils.extract_host(volume.host, level='pool')
+        if pool:
+            for device in self._mounted_shares:
+                if self._pool_name(device) == pool:
+                    return device
+            raise lustre_client.LustreNoSuitableShareFound(
+                volume_size=volume.size,
+                reason=_('pool %s is not a mounted share') % pool)
+        needed = volume.size * units.Gi if self._is_thick(volume) else 1
+        available = {
+            device: self._get_capacity_info(device)[1]
+            for device in self._mounted_shares}
+        device = max(available, key=available.get)
+        if available[device] < needed:
+            raise lustre_client.LustreNoSuitableShareFound(
+                volume_size=volume.size,
+                reason=_('the share with most space has %d GiB available') %
+                (available[device] // units.Gi))
+        return device
+
+    def _get_capacity_info(self, device):
+        total, available = lustre_client.capacity(
+            self._get_mount_point_for_share(device))
+        return total, available, total - available
+
+    def _update_volume_stats(self):
+        """Report one pool per mounted share.
+
+        Capacity comes from one statfs per share, so stats cost the same
+        however many volumes there are.  Provisioned capacity is left to
+        the volume manager, which counts the volumes it has allocated per
+        pool from its own records.
+        """
+        self._ensure_shares_mounted()
+        pools = []
+        for device in self._mounted_shares:
+            total, available, _used = self._get_capacity_info(device)
+            pools.append({
+                'pool_name': self._pool_name(device),
+                'total_capacity_gb': round(total / units.Gi, 2),
+                'free_capacity_gb': round(available / units.Gi, 2),
+                'reserved_percentage':
+                    self.configuration.reserved_percentage,
+                'max_over_subscription_ratio':
+                    self.max_over_subscription_ratio,
+                'thin_provisioning_support': True,
+                'thick_provisioning_support': True,
+                'sparse_copy_volume': True,
+                'online_extend_support': False,
+                'multiattach': False,
+                'QoS_support': False,
+            })
+        backend_name = self.configuration.safe_get('volume_backend_name')
+        self._stats = {
+            'volume_backend_name': backend_name or self.volume_backend_name,
+            'vendor_name': self.vendor_name,
+            'driver_version': self.VERSION,
+            'storage_protocol': self.driver_volume_type,
+            'total_capacity_gb': round(
+                sum(pool['total_capacity_gb'] for pool in pools), 2),
+            'free_capacity_gb': round(
+                sum(pool['free_capacity_gb'] for pool in pools), 2),
+            'pools': pools,
+        }
+
+    # Volume files
+
+    def _is_thick(self, volume):
+        """Whether a volume is preallocated, by type or by default."""
+        volume_type = getattr(volume, 'volume_type', None)
+        specs = (volume_type.extra_specs or {}) if volume_type else {}
+        provisioning = specs.get('provisioning:type')
+        if provisioning in ('thin', 'thick'):
+            return provisioning == 'thick'
+        return not self.configuration.lustre_sparsed_volumes
+
+    def _new_volume_format(self, volume):
+        if self.configuration.lustre_qcow2_volumes and not self._is_thick(
+                volume):
+            return 'qcow2'
+        return 'raw'
+
+    def _volume_format(self, volume):
+        """The format of a volume's active file, from its admin metadata.
+
+        Formats are never probed: a raw volume may hold a qcow2 header a
+        guest wrote.  Volumes without the record (none this driver made)
+        are raw unless they have snapshots, whose overlays are qcow2.
+        """
+        with volume.obj_as_admin():
+            fmt = volume.admin_metadata.get('format')
+        if fmt is None:
+            fmt = 'qcow2' if self._snapshots_exist(volume) else 'raw'
+            LOG.warning('Volume %(id)s has no format record; using '
+                        '%(fmt)s.', {'id': volume.id, 'fmt': fmt})
+        if fmt not in _VOLUME_FORMATS:
+            raise exception.InvalidVolume(
+                reason=_("volume %(id)s has format '%(fmt)s'; the Lustre "
+                         "driver handles raw and qcow2") %
+                {'id': volume.id, 'fmt': fmt})
+        return fmt
+
+    def _file_format(self, volume, filename):
+        """The format of one file of a volume's chain.
+
+        Overlays are qcow2 files this driver made; the base file has the
+        format the volume had before its first snapshot.
+        """
+        if filename != volume.name:
+            return 'qcow2'
+        with volume.obj_as_admin():
+            metadata = volume.admin_metadata
+            if self._snapshots_exist(volume):
+                fmt = metadata.get('base_format', 'raw')
+            else:
+                fmt = metadata.get('format', 'raw')
+        if fmt not in _VOLUME_FORMATS:
+            raise exception.InvalidVolume(
+                reason=_("volume %(id)s has format '%(fmt)s'; the Lustre "
+                         "driver handles raw and qcow2") %
+                {'id': volume.id, 'fmt': fmt})
+        return fmt
+
+    @coordination.synchronized('{self.driver_prefix}-{volume.id}')
+    def create_volume(self, volume):
+        return super().create_volume(volume)
+
+    def _do_create_volume(self, volume):
+        """Create the volume's file; on any failure, leave nothing behind."""
+        path = self.local_path(volume)
+        if os.path.lexists(path):
+            raise lustre_client.LustreException(
+                reason=_('%s already exists; refusing to overwrite it') %
+                path)
+        fmt = self._new_volume_format(volume)
+        try:
+            if fmt == 'qcow2':
+                self._create_qcow2_file(path, volume.size)
+            elif self._is_thick(volume):
+                self._create_regular_file(path, volume.size)
+            else:
+                self._create_sparsed_file(path, volume.size)
+            self._set_rw_permissions(path)
+        except putils.ProcessExecutionError as exc:
+            self._delete_quietly(path)
+            raise lustre_client.LustreException(
+                reason=_('could not create %(size)d GiB volume file %(path)s'
+                         ': %(err)s') % {'size': volume.size, 'path': path,
+                                         'err': _error_text(exc)})
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                self._delete_quietly(path)
+        volume.admin_metadata['format'] = fmt
+        with volume.obj_as_admin():
+            volume.save()
+
+    def _create_sparsed_file(self, path, size):
+        self._execute('truncate', '-s', str(size * units.Gi), path,
+                      run_as_root=self._execute_as_root)
+
+    def _create_regular_file(self, path, size):
+        self._allocate(path, 0, size * units.Gi)
+
+    def _allocate(self, path, start, end):
+        """Allocate bytes [start, end) of a raw file, keeping its data.
+
+        fallocate(1) preallocates without writing on ldiskfs OSTs (Lustre
+        2.14 and later); ZFS OSTs answer EOPNOTSUPP, and then the range is
+        written with zeros, which takes time in proportion to its length.
+        """
+        share = os.path.dirname(path)
+        if share not in self._fallocate_unsupported:
+            try:
+                self._execute('fallocate', '--offset', str(start),
+                              '--length', str(end - start), path,
+                              run_as_root=self._execute_as_root)
+                return
+            except putils.ProcessExecutionError as exc:
+                if 'Operation not supported' not in _error_text(exc):
+                    raise
+                self._fallocate_unsupported.add(share)
+                LOG.warning('fallocate is not supported on %s; thick '
+                            'volumes there are written with zeros.', share)
+        self._execute('dd', 'if=/dev/zero', 'of=%s' % path, 'bs=1M',
+                      'seek=%d' % (start // units.Mi),
+                      'count=%d' % ((end - start) // units.Mi),
+                      'conv=notrunc', run_as_root=self._execute_as_root)
+
+    def _delete_quietly(self, path):
+        try:
+            self._delete(path)
+        except Exception:
+            LOG.exception('Could not remove %s', path)
+
+    @coordination.synchronized('{self.driver_prefix}-{volume.id}')
+    def delete_volume(self, volume):
+        """Delete every file of a volume; deleting twice is harmless.
+
+        The files are the ones the ``.info`` file names (snapshot overlays
+        and the active file) and the base file, then the ``.info`` file
+        last, so that a delete interrupted half way can simply run again.
+        If the ``.info`` file is unreadable, the volume's files are found by
+        name instead.
+        """
+        if not volume.provider_location:
+            LOG.warning('Volume %s has no provider_location, so it has no '
+                        'file to delete.', volume.id)
+            return
+        self._ensure_share_mounted(volume.provider_location)
+        volume_dir = self._local_volume_dir(volume)
+        info_path = self._local_path_volume_info(volume)
+        try:
+            snap_info = self._read_info_file(info_path,
+                                             empty_if_missing=True)
+            names = set(snap_info.values())
+        except lustre_client.LustreException as exc:
+            LOG.warning('Deleting the files of volume %(id)s by name: '
+                        '%(err)s', {'id': volume.id, 'err': exc})
+            names = {name for name in os.listdir(volume_dir)
+                     if name.startswith(volume.name + '.')}
+        names.update((volume.name, os.path.basename(info_path) + '.tmp'))
+        names.discard(os.path.basename(info_path))
+        for name in sorted(names):
+            self._delete(os.path.join(volume_dir, name))
+        self._delete(info_path)
+
+    # Attach
+
+    def initialize_connection(self, volume, connector):
+        """Describe the active file of a volume to a Lustre connector.
+
+        The format comes from the volume's records, never from the file,
+        and a file whose virtual size exceeds the volume is refused: a
+        guest could have written a bigger qcow2 header into a raw volume.
+        """
+        active = self.get_active_image_from_info(volume)
+        path = os.path.join(self._local_volume_dir(volume), active)
+        fmt = self._volume_format(volume)
+        info = self._qemu_img_info(path, volume.name, img_format=fmt)
+        virtual_size_gb = math.ceil(info.virtual_size / units.Gi)
+        if virtual_size_gb > volume.size:
+            LOG.error('The virtual size of %(path)s (%(vsize)s GiB) exceeds '
+                      'the size of volume %(id)s (%(size)s GiB); refusing '
+                      'to attach it.',
+                      {'path': path, 'vsize': virtual_size_gb,
+                       'id': volume.id, 'size': volume.size})
+            raise exception.InvalidVolume(
+                reason=_('the virtual size of the volume file exceeds the '
+                         'volume size'))
+        device = volume.provider_location
+        options = self._mount_options + self._share_options(device)
+        data = {'export': device,
+                'name': active,
+                'format': fmt,
+                'device_path': path}
+        if options:
+            data['options'] = '-o %s' % ','.join(options)
+        return {'driver_volume_type': self.driver_volume_type,
+                'data': data,
+                'mount_point_base': self._get_mount_point_base()}
+
+    def _share_options(self, device):
+        share = self.shares.get(device)
+        return list(share.options) if share else []
+
+    def _qemu_img_info(self, path, volume_name, img_format=None):
+        return self._qemu_img_info_base(
+            path, volume_name, self.base, force_share=True,
+            run_as_root=True, img_format=img_format)
+
+    # Extend
+
+    def _extend_volume(self, volume, size_gb):
+        """Grow the active file of a detached volume.
+
+        A thick raw volume gets its new space preallocated; if that fails
+        the file is shrunk back, so the volume keeps its size and data.
+        """
+        if self._is_volume_attached(volume):
+            raise exception.ExtendVolumeError(
+                reason=_('volume %s is attached; Lustre volumes are '
+                         'extended while detached') % volume.id)
+        path = self._local_path_active_image(volume)
+        fmt = self._volume_format(volume)
+        old_size = self._qemu_img_info(path, volume.name,
+                                       img_format=fmt).virtual_size
+        new_size = size_gb * units.Gi
+        if new_size < old_size:
+            raise exception.ExtendVolumeError(
+                reason=_('volume %(id)s is %(old)d bytes; it cannot shrink '
+                         'to %(new)d GiB') %
+                {'id': volume.id, 'old': old_size, 'new': size_gb})
+        if new_size == old_size:
+            return
+        LOG.info('Extending volume %(id)s to %(size)d GiB.',
+                 {'id': volume.id, 'size': size_gb})
+        image_utils.resize_image(path, size_gb,
+                                 run_as_root=self._execute_as_root,
+                                 file_format=fmt)
+        if fmt == 'raw' and self._is_thick(volume):
+            try:
+                self._allocate(path, old_size, new_size)
+            except putils.ProcessExecutionError as exc:
+                self._execute('truncate', '-s', str(old_size), path,
+                              run_as_root=self._execute_as_root)
+                raise exception.ExtendVolumeError(
+                    reason=_('could not allocate %(size)d GiB for volume '
+                             '%(id)s: %(err)s') %
+                    {'size': size_gb, 'id': volume.id,
+                     'err': _error_text(exc)})
+        virtual_size = self._qemu_img_info(path, volume.name,
+                                           img_format=fmt).virtual_size
+        if virtual_size != new_size:
+            raise exception.ExtendVolumeError(
+                reason=_('%(path)s is %(vsize)d bytes after resizing to '
+                         '%(size)d GiB') %
+                {'path': path, 'vsize': virtual_size, 'size': size_gb})
+
+    # Snapshots
+
+    def _read_info_file(self, info_path, empty_if_missing=False):
+        try:
+            return super()._read_info_file(info_path, empty_if_missing)
+        except ValueError as exc:
+            raise lustre_client.LustreException(
+                reason=_('snapshot records %(path)s are not valid JSON '
+                         '(%(err)s); the volume files are untouched, repair '
+                         'or restore that file') %
+                {'path': info_path, 'err': exc})
+
+    def _write_info_file(self, info_path, snap_info):
+        """Replace the ``.info`` file atomically.
+
+        A crash while writing must never leave a volume whose snapshot
+        chain cannot be read, so the new content is written to a temporary
+        file, flushed to disk and renamed over the old one.
+        """
+        if 'active' not in snap_info:
+            raise exception.RemoteFSException(
+                _("'active' must be present when writing snap_info."))
+        tmp_path = info_path + '.tmp'
+        self._execute('truncate', '-s0', tmp_path,
+                      run_as_root=self._execute_as_root)
+        self._set_rw_permissions(tmp_path)
+        with open(tmp_path, 'w') as tmp:
+            json.dump(snap_info, tmp, indent=1, sort_keys=True)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        # The share directory may be writable by root only.
+        self._execute('mv', '-f', tmp_path, info_path,
+                      run_as_root=self._execute_as_root)
+
+    def _do_create_snapshot(self, snapshot, backing_filename, new_snap_path):
+        """Create a qcow2 overlay on the active file of a volume.
+
+        The base class probes the format of the backing file; a raw volume
+        whose guest wrote a qcow2 header would then be read as qcow2.  Here
+        the format comes from the volume's records.  A failed create leaves
+        no overlay behind.
+        """
+        volume = snapshot.volume
+        if volume.encryption_key_id:
+            raise exception.VolumeDriverException(
+                message=_('encrypted volumes are not supported'))
+        backing_path = os.path.join(self._local_volume_dir(volume),
+                                    backing_filename)
+        backing_fmt = self._file_format(volume, backing_filename)
+        # Validates the chain below the new overlay.
+        self._qemu_img_info(backing_path, volume.name,
+                            img_format=backing_fmt)
+        try:
+            self._execute('qemu-img', 'create', '-f', 'qcow2',
+                          '-b', backing_filename, '-F', backing_fmt,
+                          new_snap_path, str(volume.size * units.Gi),
+                          run_as_root=self._execute_as_root)
+            self._set_rw_permissions(new_snap_path)
+            if self.secure_file_operations_enabled():
+                self._execute('chown', '--reference=%s' % backing_path,
+                              new_snap_path,
+                              run_as_root=self._execute_as_root)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                self._delete_quietly(new_snap_path)
+
+    def _delete_snapshot(self, snapshot):
+        """Delete a snapshot, including one that failed half way.
+
+        A snapshot whose creation failed before it was recorded in the
+        ``.info`` file may have left its overlay; it is removed, unless the
+        volume is attached (a guest may already be writing to it).
+        """
+        volume = snapshot.volume
+        snap_info = self._read_info_file(
+            self._local_path_volume_info(volume), empty_if_missing=True)
+        if snapshot.id in snap_info:
+            return super()._delete_snapshot(snapshot)
+        overlay = self._get_new_snap_path(snapshot)
+        if self._is_volume_attached(volume):
+            if os.path.lexists(overlay):
+                LOG.warning('Snapshot %(snap)s is not recorded but %(path)s '
+                            'exists; keeping it, volume %(vol)s is attached.',
+                            {'snap': snapshot.id, 'path': overlay,
+                             'vol': volume.id})
+            return
+        self._delete(overlay)
+
+    def _revert_to_snapshot(self, context, volume, snapshot):
+        """Revert a detached volume to its latest snapshot.
+
+        The overlay above the snapshot is replaced by an empty one: a new
+        overlay is made beside it and renamed over it, so a failure leaves
+        the volume as it was.  Cinder's generic revert would instead copy
+        raw data into the qcow2 overlay and break the chain.
+        """
+        self._validate_state(volume.status, ('available', 'reverting'))
+        snap_info = self._read_info_file(
+            self._local_path_volume_info(volume))
+        if snap_info.get(snapshot.id) != snap_info['active']:
+            raise exception.InvalidSnapshot(
+                reason=_('snapshot %(snap)s is not the latest snapshot of '
+                         'volume %(vol)s; only the latest can be reverted '
+                         'to') % {'snap': snapshot.id, 'vol': volume.id})
+        overlay = os.path.join(self._local_volume_dir(volume),
+                               snap_info['active'])
+        backing_file = self._qemu_img_info(
+            overlay, volume.name, img_format='qcow2').backing_file
+        new_overlay = overlay + '.tmp'
+        self._delete(new_overlay)
+        self._do_create_snapshot(snapshot, backing_file, new_overlay)
+        self._execute('mv', '-f', new_overlay, overlay,
+                      run_as_root=self._execute_as_root)
+
+    # Volumes from snapshots, clones, images
+
+    def _populate_volume(self, volume, copy):
+        """Fill a new volume's file with ``copy()``, or leave no file.
+
+        :param copy: writes the volume's file and returns its format
+        """
+        path = self.local_path(volume)
+        if os.path.lexists(path):
+            raise lustre_client.LustreException(
+                reason=_('%s already exists; refusing to overwrite it') %
+                path)
+        try:
+            fmt = copy()
+            if fmt == 'raw' and self._is_thick(volume):
+                self._allocate(path, 0, volume.size * units.Gi)
+            self._set_rw_permissions(path)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                self._delete_quietly(path)
+        with volume.obj_as_admin():
+            volume.admin_metadata['format'] = fmt
+            volume.save()
+
+    def _create_volume_from_snapshot(self, volume, snapshot):
+        self._validate_state(snapshot.status,
+                             ('available', 'backing-up', 'restoring'),
+                             obj_description='snapshot',
+                             invalid_exc=exception.InvalidSnapshot)
+        self._ensure_shares_mounted()
+        volume.provider_location = self._find_share(volume)
+        self._populate_volume(volume, lambda: self._copy_volume_from_snapshot(
+            snapshot, volume, volume.size))
+        return {'provider_location': volume.provider_location}
+
+    def _copy_volume_from_snapshot(self, snapshot, volume, volume_size,
+                                   src_encryption_key_id=None,
+                                   new_encryption_key_id=None):
+        """Write a snapshot's point in time into a new volume's file.
+
+        The snapshot's data is the chain below the overlay recorded for it;
+        ``qemu-img convert`` reads that chain and writes only the allocated
+        data (Lustre has no reflink), in the new volume's format.
+
+        :returns: the format of the new file
+        """
+        if src_encryption_key_id or new_encryption_key_id:
+            raise exception.VolumeDriverException(
+                message=_('encrypted volumes are not supported'))
+        src_volume = snapshot.volume
+        volume_dir = self._local_volume_dir(src_volume)
+        snap_info = self._read_info_file(
+            self._local_path_volume_info(src_volume))
+        overlay = os.path.join(volume_dir, snap_info[snapshot.id])
+        backing_file = self._qemu_img_info(
+            overlay, src_volume.name, img_format='qcow2').backing_file
+        source = os.path.join(volume_dir, backing_file)
+        source_fmt = self._file_format(src_volume, backing_file)
+        source_info = self._qemu_img_info(source, src_volume.name,
+                                          img_format=source_fmt)
+        dest = self._local_path_volume(volume)
+        out_fmt = self._new_volume_format(volume)
+        LOG.debug('Copying snapshot %(snap)s (%(src)s) to %(dest)s as '
+                  '%(fmt)s.', {'snap': snapshot.id, 'src': source,
+                               'dest': dest, 'fmt': out_fmt})
+        image_utils.convert_image(source, dest, out_fmt,
+                                  src_format=source_fmt,
+                                  run_as_root=self._execute_as_root,
+                                  data=source_info)
+        if volume_size * units.Gi > source_info.virtual_size:
+            image_utils.resize_image(dest, volume_size,
+                                     run_as_root=self._execute_as_root,
+                                     file_format=out_fmt)
+        return out_fmt
+
+    def _create_cloned_volume(self, volume, src_vref, context):
+        """Copy a volume through a temporary snapshot of it.
+
+        The snapshot freezes the source at one point in time, so a clone
+        of an attached volume is consistent (its snapshot is taken through
+        Nova, as for any attached volume).  The clone may land in another
+        pool than its source.
+        """
+        self._validate_state(src_vref.status,
+                             ('available', 'in-use', 'backing-up',
+                              'downloading'),
+                             obj_description='source volume')
+        self._ensure_shares_mounted()
+        volume.provider_location = self._find_share(volume)
+        temp_snapshot = objects.Snapshot(
+            context=context,
+            volume_id=src_vref.id,
+            user_id=context.user_id,
+            project_id=context.project_id,
+            status=fields.SnapshotStatus.CREATING,
+            progress='0%',
+            volume_size=src_vref.size,
+            display_name='tmp-snap-%s' % volume.id,
+            display_description=None,
+            volume_type_id=src_vref.volume_type_id,
+            encryption_key_id=src_vref.encryption_key_id)
+        temp_snapshot.create()
+        created = False
+        try:
+            self._create_snapshot(temp_snapshot)
+            created = True
+            self._populate_volume(
+                volume, lambda: self._copy_volume_from_snapshot(
+                    temp_snapshot, volume, volume.size))
+        finally:
+            self._remove_temp_snapshot(temp_snapshot, context, created)
+        return {'provider_location': volume.provider_location}
+
+    def _remove_temp_snapshot(self, snapshot, context, created):
+        try:
+            if created:
+                snapshot.status = fields.SnapshotStatus.DELETING
+                snapshot.context = context.elevated()
+                snapshot.save()
+                self._delete_snapshot(snapshot)
+            snapshot.destroy()
+        except Exception:
+            # Keep the record, so that the overlay left in the chain can
+            # still be deleted through the API.
+            LOG.exception('Could not delete temporary snapshot %s.',
+                          snapshot.id)
+            snapshot.status = fields.SnapshotStatus.ERROR_DELETING
+            snapshot.save()
+
+    def copy_image_to_volume(self, context, volume, image_service, image_id,
+                             disable_sparse=False):
+        """Write an image into a new volume, in the volume's format.
+
+        The image is checked (no backing file, no data file, virtual size
+        within the volume) and converted by Cinder's image utilities.
+        """
+        path = self.local_path(volume)
+        fmt = self._volume_format(volume)
+        image_utils.fetch_to_volume_format(
+            context, image_service, image_id, path, fmt,
+            self.configuration.volume_dd_blocksize, size=volume.size,
+            run_as_root=self._execute_as_root,
+            disable_sparse=disable_sparse)
+        image_utils.resize_image(path, volume.size,
+                                 run_as_root=self._execute_as_root,
+                                 file_format=fmt)
+        virtual_size = self._qemu_img_info(path, volume.name,
+                                           img_format=fmt).virtual_size
+        if virtual_size != volume.size * units.Gi:
+            raise exception.ImageUnacceptable(
+                image_id=image_id,
+                reason=_('volume file is %(vsize)d bytes, expected '
+                         '%(size)d GiB') % {'vsize': virtual_size,
+                                            'size': volume.size})
+        if fmt == 'raw' and self._is_thick(volume):
+            self._allocate(path, 0, volume.size * units.Gi)
+        self._set_rw_permissions(path)
+
+    def _copy_volume_to_image(self, context, volume, image_service,
+                              image_meta, store_id=None):
+        """Upload what the guest sees, in the image's disk format.
+
+        The active file is converted with its recorded format (never a
+        probed one); a raw file already in the image's format is uploaded
+        as it is.
+        """
+        path = self._local_path_active_image(volume)
+        fmt = self._volume_format(volume)
+        info = self._qemu_img_info(path, volume.name, img_format=fmt)
+        disk_format = image_meta['disk_format']
+        image_utils.check_image_conversion_disable(
+            disk_format, fmt, image_meta['id'], upload=True)
+        if fmt == disk_format and not info.backing_file:
+            volume_utils.upload_volume(context, image_service, image_meta,
+                                       path, volume, volume_format=fmt,
+                                       run_as_root=self._execute_as_root)
+            return
+        prefix = '%s.temp_image.%s' % (volume.id, image_meta['id'])
+        with image_utils.temporary_file(prefix=prefix,
+                                        suffix='.img') as tmp_path:
+            image_utils.convert_image(
+                path, tmp_path, image_utils.fixup_disk_format(disk_format),
+                src_format=fmt, run_as_root=self._execute_as_root,
+                data=info)
+            volume_utils.upload_volume(context, image_service, image_meta,
+                                       tmp_path, volume,
+                                       volume_format=disk_format,
+                                       run_as_root=self._execute_as_root)
+
+    # Migration
+
+    def update_migrated_volume(self, ctxt, volume, new_volume,
+                               original_volume_status):
+        """Give the migrated file the name of the original volume.
+
+        This is done only when the migrated volume is detached and on
+        another share than the original (whose file still exists until it
+        is deleted); otherwise the new file keeps its name, through
+        ``_name_id``.
+        """
+        name_id = new_volume._name_id or new_volume.id
+        if (original_volume_status == 'available' and
+                volume.provider_location != new_volume.provider_location and
+                not self._snapshots_exist(new_volume)):
+            current_path = self.local_path(new_volume)
+            wanted_path = os.path.join(os.path.dirname(current_path),
+                                       volume.name)
+            if os.path.lexists(wanted_path):
+                LOG.warning('%s exists; the migrated volume keeps its file '
+                            'name.', wanted_path)
+            else:
+                try:
+                    self._execute('mv', current_path, wanted_path,
+                                  run_as_root=self._execute_as_root)
+                    name_id = None
+                except putils.ProcessExecutionError:
+                    LOG.exception('Could not rename %s; the migrated volume '
+                                  'keeps its file name.', current_path)
+        return {'_name_id': name_id,
+                'provider_location': new_volume.provider_location}
