@@ -25,7 +25,7 @@ from cinder.interface import util
 # options that some drivers' get_driver_options() read.
 from cinder.tests.unit import test  # noqa: F401
 
-OURS = ('LustreDriver',)
+OURS = ('LustreDriver', 'LustreBackupDriver')
 
 
 def main():

@@ -32,6 +32,7 @@ import textwrap
 
 import ddt
 
+from cinder.backup.drivers import lustre as lustre_backup
 from cinder.interface import backup_driver
 from cinder.interface import base
 from cinder.interface import util
@@ -45,6 +46,7 @@ from cinder.volume.drivers import remotefs
 CLAIMS = [
     (lustre.LustreDriver, volume_driver.VolumeDriverCore),
     (lustre.LustreDriver, volume_snapshot_revert.VolumeSnapshotRevertDriver),
+    (lustre_backup.LustreBackupDriver, backup_driver.BackupDriver),
 ]
 
 # Interface methods for which doing nothing is the right implementation for
@@ -80,6 +82,7 @@ UNSUPPORTED = {
         'manage_existing': 'not yet',
         'unmanage': 'not yet',
     },
+    lustre_backup.LustreBackupDriver: {},
 }
 
 
@@ -135,17 +138,25 @@ def _owner(cls, name):
     return None
 
 
-def _accepts(impl, spec):
-    """Whether ``impl`` can be called as the volume manager calls ``spec``.
+# Parameters the managers pass that the interface definitions lack.
+CALLED_WITH = {
+    # BackupManager passes volume_is_new since the Zed release.
+    (backup_driver.BackupDriver, 'restore'): 1,
+}
 
-    The manager passes the interface's required parameters by position;
-    their names differ between base classes (``size_gb``, ``new_size``).
+
+def _accepts(impl, spec, extra=0):
+    """Whether ``impl`` can be called as the managers call ``spec``.
+
+    They pass the interface's required parameters by position (their
+    names differ between base classes: ``size_gb``, ``new_size``), plus
+    ``extra`` ones the interface does not list.
     """
     required = [p for p in inspect.signature(spec).parameters.values()
                 if p.default is p.empty and
                 p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     try:
-        inspect.signature(impl).bind(*[None] * len(required))
+        inspect.signature(impl).bind(*[None] * (len(required) + extra))
     except TypeError:
         return False
     return True
@@ -171,6 +182,10 @@ class LustreInterfaceComplianceTestCase(test.TestCase):
         drivers = [d.cls for d in util.get_volume_drivers()]
         self.assertIn(lustre.LustreDriver, drivers)
 
+    def test_backup_driver_is_registered(self):
+        drivers = [d.cls for d in util.get_backup_drivers()]
+        self.assertIn(lustre_backup.LustreBackupDriver, drivers)
+
     @ddt.data(*CLAIMS)
     @ddt.unpack
     def test_every_interface_method_is_implemented(self, cls, interface):
@@ -191,7 +206,8 @@ class LustreInterfaceComplianceTestCase(test.TestCase):
             elif _is_noop(impl) and name not in NOOPS:
                 problems.append('%s of %s does nothing' % (
                     name, owner.__name__))
-            elif not _accepts(impl, spec):
+            elif not _accepts(impl, spec,
+                              CALLED_WITH.get((interface, name), 0)):
                 problems.append('%s%s does not accept %s%s' % (
                     name, inspect.signature(impl), name,
                     inspect.signature(spec)))

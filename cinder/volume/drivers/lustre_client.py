@@ -24,6 +24,9 @@ Lustre volume driver and the Lustre backup driver:
 * :func:`parse_shares` for the shares file of the volume driver;
 * :class:`LustreMountClient`, os-brick's mount client taught the ``lustre``
   mount type;
+* :class:`Layout`, a file layout (stripe count and size, OST pool, or a
+  composite PFL layout), validated and turned into ``lfs setstripe``
+  arguments, and :func:`setstripe`;
 * :func:`capacity` of a mounted fileset, without walking it.
 
 The drivers read as Cinder logic and never build a Lustre command line or
@@ -39,6 +42,7 @@ from os_brick import executor
 from os_brick.remotefs import remotefs as remotefs_brick
 from oslo_concurrency import processutils
 from oslo_log import log as logging
+from oslo_utils import units
 
 from cinder import exception
 from cinder.i18n import _
@@ -72,6 +76,16 @@ _VALUE_OPTIONS = frozenset((
     'network', 'mgsname', 'retry', 'mgssec', 'skpath', 'exclude',
 ))
 _FLOCK_OPTIONS = ('flock', 'localflock', 'noflock')
+
+# Limits of lfs-setstripe(1): stripe sizes are multiples of 64 KiB, at most
+# 2000 stripes (LOV_MAX_STRIPE_COUNT), pool names of at most 15 characters.
+STRIPE_ALIGN = 64 * units.Ki
+MAX_STRIPE_SIZE = 4 * units.Gi
+MAX_STRIPE_COUNT = 2000
+_POOL_RE = re.compile(r'^[A-Za-z0-9_.-]{1,15}$')
+_SIZE_RE = re.compile(r'^([0-9]+)([KMGT]?)$', re.IGNORECASE)
+_SIZE_UNITS = {'': 1, 'K': units.Ki, 'M': units.Mi, 'G': units.Gi,
+               'T': units.Ti}
 
 
 class LustreException(exception.RemoteFSException):
@@ -319,6 +333,181 @@ class LustreMountClient(remotefs_brick.RemoteFsClient):
                           device, mount_path)
                 return
             raise
+
+
+def parse_size(value, what):
+    """Parse a byte count such as ``4194304``, ``64K``, ``4M`` or ``1G``.
+
+    Units are binary, as in lfs(1).  :raises ValueError: naming ``what``
+    """
+    match = _SIZE_RE.match(str(value).strip())
+    if not match:
+        raise ValueError(_("%(what)s '%(value)s' is not a size such as "
+                           "1048576, 64K, 4M or 1G") % {'what': what,
+                                                        'value': value})
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2).upper()]
+
+
+class Component(collections.namedtuple('Component', 'end stripe_count '
+                                                    'stripe_size pool')):
+    """One component of a layout: its stripes, up to ``end`` bytes.
+
+    ``end`` is None for a plain layout or the last component (EOF); the
+    other fields are None to inherit the filesystem's or directory's
+    default, as lfs setstripe does for options it is not given.
+    """
+
+    __slots__ = ()
+
+    def setstripe_args(self):
+        args = []
+        if self.stripe_count is not None:
+            args += ['-c', str(self.stripe_count)]
+        if self.stripe_size is not None:
+            args += ['-S', str(self.stripe_size)]
+        if self.pool is not None:
+            args += ['-p', self.pool]
+        return args
+
+
+def check_stripe_count(value, what='stripe count'):
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        count = None
+    if count is None or not -1 <= count <= MAX_STRIPE_COUNT:
+        raise ValueError(_("%(what)s '%(value)s' must be an integer from -1 "
+                           "(all OSTs) to %(max)d; 0 means the filesystem "
+                           "default") % {'what': what, 'value': value,
+                                         'max': MAX_STRIPE_COUNT})
+    return count
+
+
+def check_stripe_size(value, what='stripe size'):
+    size = parse_size(value, what)
+    if size % STRIPE_ALIGN or size > MAX_STRIPE_SIZE:
+        raise ValueError(_("%(what)s '%(value)s' must be a multiple of 64K "
+                           "and at most 4G; 0 means the filesystem "
+                           "default") % {'what': what, 'value': value})
+    return size
+
+
+def check_pool(value, what='OST pool'):
+    if not _POOL_RE.match(str(value)):
+        raise ValueError(_("%(what)s '%(value)s' is not a valid OST pool "
+                           "name (1 to 15 letters, digits, '_', '-' or "
+                           "'.')") % {'what': what, 'value': value})
+    return str(value)
+
+
+class Layout(tuple):
+    """A Lustre file layout: one plain component, or PFL components.
+
+    Built from validated settings, it renders the arguments of
+    ``lfs setstripe`` (lfs-setstripe(1)); an empty layout asks for nothing
+    and inherits the default of the directory or filesystem.
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def plain(cls, stripe_count=None, stripe_size=None, pool=None):
+        """A single-component layout; every argument is optional.
+
+        :raises ValueError: saying which value is wrong and why
+        """
+        component = Component(
+            None,
+            None if stripe_count in (None, '') else
+            check_stripe_count(stripe_count),
+            None if stripe_size in (None, '') else
+            check_stripe_size(stripe_size),
+            None if pool in (None, '') else check_pool(pool))
+        if component == Component(None, None, None, None):
+            return cls()
+        return cls((component,))
+
+    @classmethod
+    def composite(cls, spec):
+        """Parse a PFL component list such as ``-E 64M -c 1 -E -1 -c 4``.
+
+        Each component starts with ``-E END`` (bytes with an optional K, M,
+        G or T suffix; ``-1`` or ``eof`` for the end of the file) followed
+        by any of ``-c COUNT``, ``-S SIZE`` and ``-p POOL``.  Ends must
+        increase, be multiples of 64 KiB, and the last must be the end of
+        the file, so that every byte of a volume has a component.
+
+        :raises ValueError: saying which component is wrong and why
+        """
+        words = str(spec).split()
+        components = []
+        while words:
+            flag = words.pop(0)
+            if flag not in ('-E', '--component-end') or not words:
+                raise ValueError(_("a PFL layout is a list of '-E END "
+                                   "[-c COUNT] [-S SIZE] [-p POOL]' "
+                                   "components; found '%s'") % flag)
+            end_word = words.pop(0)
+            number = len(components) + 1
+            if end_word in ('-1', 'eof', 'EOF'):
+                end = None
+            else:
+                end = parse_size(end_word, _('end of component %d') % number)
+                if end == 0 or end % STRIPE_ALIGN:
+                    raise ValueError(_('end of component %(n)d (%(end)s) '
+                                       'must be a positive multiple of 64K')
+                                     % {'n': number, 'end': end_word})
+            if components and (components[-1].end is None or
+                               end is not None and
+                               end <= components[-1].end):
+                raise ValueError(_('component %d must end after the one '
+                                   'before it') % number)
+            values = {'-c': None, '-S': None, '-p': None}
+            while words and words[0] in values:
+                option = words.pop(0)
+                if not words:
+                    raise ValueError(_("'%(opt)s' of component %(n)d has no "
+                                       "value") % {'opt': option,
+                                                   'n': number})
+                values[option] = words.pop(0)
+            what = _('component %d') % number
+            components.append(Component(
+                end,
+                None if values['-c'] is None else check_stripe_count(
+                    values['-c'], '%s stripe count' % what),
+                None if values['-S'] is None else check_stripe_size(
+                    values['-S'], '%s stripe size' % what),
+                None if values['-p'] is None else check_pool(
+                    values['-p'], '%s OST pool' % what)))
+        if not components:
+            raise ValueError(_('a PFL layout needs at least one component'))
+        if components[-1].end is not None:
+            raise ValueError(_("the last PFL component must end at the end "
+                               "of the file ('-E -1')"))
+        return cls(components)
+
+    @property
+    def pools(self):
+        return {c.pool for c in self if c.pool is not None}
+
+    def setstripe_args(self):
+        if len(self) == 1 and self[0].end is None:
+            return self[0].setstripe_args()
+        args = []
+        for component in self:
+            end = '-1' if component.end is None else str(component.end)
+            args += ['-E', end] + component.setstripe_args()
+        return args
+
+
+def setstripe(execute, path, layout, run_as_root=False):
+    """Give ``path`` a layout: a new empty file, or a directory's default.
+
+    On a file, this must come before any byte is allocated: a layout is
+    fixed when the first object is created.
+    """
+    execute('lfs', 'setstripe', *layout.setstripe_args(), path,
+            run_as_root=run_as_root)
 
 
 def capacity(path):

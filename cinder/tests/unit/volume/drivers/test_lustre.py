@@ -216,6 +216,80 @@ class ShareSyntaxTestCase(test.TestCase):
         statvfs.assert_called_once_with('/mnt/x')
 
 
+@ddt.ddt
+class LayoutTestCase(test.TestCase):
+    """Layouts as lfs-setstripe(1) takes them."""
+
+    @ddt.data(('1048576', units.Mi), ('64K', 64 * units.Ki),
+              ('4m', 4 * units.Mi), ('1G', units.Gi), (0, 0))
+    @ddt.unpack
+    def test_parse_size(self, value, expected):
+        self.assertEqual(expected, lustre_client.parse_size(value, 'x'))
+
+    @ddt.data('', '4MB', '-1', '1.5M', 'M')
+    def test_parse_size_refuses(self, value):
+        exc = self.assertRaises(ValueError, lustre_client.parse_size,
+                                value, 'stripe size')
+        self.assertIn("stripe size '%s'" % value, str(exc))
+
+    def test_plain_layout(self):
+        layout = lustre_client.Layout.plain(4, '4M', 'flash')
+        self.assertEqual(['-c', '4', '-S', str(4 * units.Mi), '-p', 'flash'],
+                         layout.setstripe_args())
+        self.assertEqual({'flash'}, layout.pools)
+
+    def test_empty_layout(self):
+        layout = lustre_client.Layout.plain()
+        self.assertEqual(0, len(layout))
+        self.assertEqual([], layout.setstripe_args())
+
+    @ddt.data((dict(stripe_count=2001), 'from -1'),
+              (dict(stripe_count=-2), 'from -1'),
+              (dict(stripe_count='many'), 'from -1'),
+              (dict(stripe_size='100K'), 'multiple of 64K'),
+              (dict(stripe_size='8G'), 'at most 4G'),
+              (dict(pool='way_too_long_pool'), 'not a valid OST pool'),
+              (dict(pool='a b'), 'not a valid OST pool'))
+    @ddt.unpack
+    def test_plain_layout_refuses(self, kwargs, reason):
+        exc = self.assertRaises(ValueError, lustre_client.Layout.plain,
+                                **kwargs)
+        self.assertIn(reason, str(exc))
+
+    def test_composite_layout(self):
+        layout = lustre_client.Layout.composite(
+            '-E 64M -c 1 -E 1G -c 4 -S 1M -E -1 -c -1 -p flash')
+        self.assertEqual(
+            ['-E', str(64 * units.Mi), '-c', '1',
+             '-E', str(units.Gi), '-c', '4', '-S', str(units.Mi),
+             '-E', '-1', '-c', '-1', '-p', 'flash'],
+            layout.setstripe_args())
+        self.assertEqual(3, len(layout))
+
+    @ddt.data(('', 'at least one component'),
+              ('-c 4', "found '-c'"),
+              ('-E 64M -c 1', "must end at the end of the file"),
+              ('-E 1G -E 64M -E -1', 'component 2 must end after'),
+              ('-E -1 -E 1G', 'component 2 must end after'),
+              ('-E 100K -E -1', 'multiple of 64K'),
+              ('-E 64M -c', "'-c' of component 1 has no value"),
+              ('-E 64M -c x -E -1', 'component 1 stripe count'),
+              ('-E 64M -E -1 -p bad/pool', 'component 2 OST pool'),
+              ('-E 64M -L mdt -E -1', "found '-L'"))
+    @ddt.unpack
+    def test_composite_layout_refuses(self, spec, reason):
+        exc = self.assertRaises(ValueError, lustre_client.Layout.composite,
+                                spec)
+        self.assertIn(reason, str(exc))
+
+    def test_setstripe(self):
+        execute = mock.Mock()
+        lustre_client.setstripe(execute, '/mnt/x/vol',
+                                lustre_client.Layout.plain(stripe_count=2))
+        execute.assert_called_once_with('lfs', 'setstripe', '-c', '2',
+                                        '/mnt/x/vol', run_as_root=False)
+
+
 class LustreMountClientTestCase(test.TestCase):
     """Mounting through os-brick's RemoteFsClient."""
 
