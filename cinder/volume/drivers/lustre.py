@@ -437,6 +437,15 @@ class LustreDriver(remotefs.RemoteFSSnapDriverDistributed):
         return not self.configuration.lustre_sparsed_volumes
 
     def _new_volume_format(self, volume):
+        """The format to create a volume's file in.
+
+        A format already in the volume's records was asked for by this
+        driver (raw temporary volumes for cinder-backup); otherwise thin
+        volumes are qcow2 if so configured, and thick ones raw.
+        """
+        admin_metadata = getattr(volume, 'admin_metadata', None) or {}
+        if admin_metadata.get('format') in _VOLUME_FORMATS:
+            return admin_metadata['format']
         if self.configuration.lustre_qcow2_volumes and not self._is_thick(
                 volume):
             return 'qcow2'
@@ -594,7 +603,11 @@ class LustreDriver(remotefs.RemoteFSSnapDriverDistributed):
         The format comes from the volume's records, never from the file,
         and a file whose virtual size exceeds the volume is refused: a
         guest could have written a bigger qcow2 header into a raw volume.
+        A volume about to be restored from a backup is made raw first,
+        since cinder-backup writes raw bytes into the file it is given.
         """
+        if volume.status == 'restoring-backup':
+            self._prepare_restore(volume)
         active = self.get_active_image_from_info(volume)
         path = os.path.join(self._local_volume_dir(volume), active)
         fmt = self._volume_format(volume)
@@ -609,6 +622,8 @@ class LustreDriver(remotefs.RemoteFSSnapDriverDistributed):
             raise exception.InvalidVolume(
                 reason=_('the virtual size of the volume file exceeds the '
                          'volume size'))
+        if fmt == 'raw':
+            self._restore_raw_size(volume, path, info.virtual_size)
         device = volume.provider_location
         options = self._mount_options + self._share_options(device)
         data = {'export': device,
@@ -620,6 +635,91 @@ class LustreDriver(remotefs.RemoteFSSnapDriverDistributed):
         return {'driver_volume_type': self.driver_volume_type,
                 'data': data,
                 'mount_point_base': self._get_mount_point_base()}
+
+    def terminate_connection(self, volume, connector, **kwargs):
+        """Give a restored raw volume back its full size.
+
+        cinder-backup truncates the file it restores into and skips chunks
+        of zeros, so the file may end at its last non-zero byte.
+        """
+        if (volume.status == 'restoring-backup' and
+                self._volume_format(volume) == 'raw' and
+                not self._snapshots_exist(volume)):
+            path = self.local_path(volume)
+            self._restore_raw_size(volume, path, os.stat(path).st_size)
+
+    def _restore_raw_size(self, volume, path, size):
+        """Extend a raw file found shorter than its volume with zeros.
+
+        What a guest never wrote reads as zeros, so this only gives back
+        the end of the disk that a truncating writer took away.
+        """
+        if size < volume.size * units.Gi:
+            LOG.warning('%(path)s is %(size)d bytes, shorter than volume '
+                        '%(id)s; extending it to %(gb)d GiB.',
+                        {'path': path, 'size': size, 'id': volume.id,
+                         'gb': volume.size})
+            self._execute('truncate', '-s', str(volume.size * units.Gi),
+                          path, run_as_root=self._execute_as_root)
+
+    def _prepare_restore(self, volume):
+        """Make a volume raw before cinder-backup writes into it.
+
+        The restore replaces the whole content, so a qcow2 volume simply
+        gets a new, empty raw file.  A volume with snapshots cannot: its
+        active file is an overlay the snapshots depend on.
+        """
+        if self._snapshots_exist(volume):
+            raise exception.InvalidVolume(
+                reason=_('volume %s has snapshots; restore the backup into '
+                         'a new volume, or delete the snapshots first') %
+                volume.id)
+        if self._volume_format(volume) == 'raw':
+            return
+        LOG.info('Volume %s is restored from a backup: it becomes a raw '
+                 'volume.', volume.id)
+        path = self.local_path(volume)
+        self._delete(path)
+        self._create_sparsed_file(path, volume.size)
+        self._set_rw_permissions(path)
+        with volume.obj_as_admin():
+            volume.admin_metadata['format'] = 'raw'
+            volume.save()
+
+    # Backup
+
+    def _get_backup_volume_temp_volume(self, context, backup):
+        """Give cinder-backup what the guest sees, byte for byte.
+
+        cinder-backup reads the file the connection names as a raw disk.
+        The active file of a qcow2 volume, or of any volume with snapshots,
+        is a qcow2 file: backing it up directly would store qcow2 container
+        bytes.  Such volumes, like attached volumes and snapshots, are
+        backed up from a temporary raw copy.
+        """
+        volume = objects.Volume.get_by_id(context, backup.volume_id)
+        raw = {'admin_metadata': {'format': 'raw'}}
+        if backup.snapshot_id:
+            snapshot = objects.Snapshot.get_by_id(context, backup.snapshot_id)
+            temp = self._create_temp_volume_from_snapshot(
+                context, volume, snapshot, volume_options=raw,
+                status=fields.VolumeStatus.BACKING_UP)
+        elif (volume.previous_status == 'in-use' or
+              self._volume_format(volume) != 'raw'):
+            temp = self._create_temp_volume(context, volume,
+                                            volume_options=raw)
+            try:
+                temp.update(self.create_cloned_volume(temp, volume) or {})
+            except Exception:
+                with excutils.save_and_reraise_exception():
+                    temp.destroy()
+            temp.status = fields.VolumeStatus.BACKING_UP
+            temp.save()
+        else:
+            return volume
+        backup.temp_volume_id = temp.id
+        backup.save()
+        return temp
 
     def _share_options(self, device):
         share = self.shares.get(device)
@@ -695,11 +795,16 @@ class LustreDriver(remotefs.RemoteFSSnapDriverDistributed):
 
         A crash while writing must never leave a volume whose snapshot
         chain cannot be read, so the new content is written to a temporary
-        file, flushed to disk and renamed over the old one.
+        file, flushed to disk and renamed over the old one.  Once the last
+        snapshot is gone the file is removed: no file means no snapshots.
         """
         if 'active' not in snap_info:
             raise exception.RemoteFSException(
                 _("'active' must be present when writing snap_info."))
+        base_name = os.path.basename(info_path)[:-len('.info')]
+        if snap_info == {'active': base_name}:
+            self._delete(info_path)
+            return
         tmp_path = info_path + '.tmp'
         self._execute('truncate', '-s0', tmp_path,
                       run_as_root=self._execute_as_root)

@@ -1458,3 +1458,127 @@ class LustreDriverCopyTestCase(LustreDriverTestCase):
         self.assertEqual({'_name_id': fake.VOLUME2_ID,
                           'provider_location': share}, update)
         self.assertEqual([], self.commands())
+
+
+@ddt.ddt
+class LustreDriverBackupTestCase(LustreDriverTestCase):
+    """What cinder-backup gets to read and to write."""
+
+    def setUp(self):
+        super().setUp()
+        self.setup_driver()
+        self.path = os.path.join(self.mnt, VOLUME_NAME)
+        self.qemu_img_info = self.mock_object(
+            image_utils, 'qemu_img_info', return_value=qemu_info())
+        self.mock_object(objects.Volume, 'get_by_id')
+        self.backup = mock.Mock(snapshot_id=None, volume_id=fake.VOLUME_ID)
+
+    def test_raw_volume_is_backed_up_directly(self):
+        volume = self.volume()
+        objects.Volume.get_by_id.return_value = volume
+        self.assertEqual((volume, False),
+                         self.driver.get_backup_device(self.context,
+                                                       self.backup))
+
+    @ddt.data(('qcow2', 'available'), ('raw', 'in-use'))
+    @ddt.unpack
+    def test_backup_goes_through_a_raw_copy(self, fmt, previous_status):
+        volume = self.volume(fmt=fmt, previous_status=previous_status)
+        objects.Volume.get_by_id.return_value = volume
+        temp = mock.Mock(id=fake.VOLUME2_ID)
+        create_temp = self.mock_object(self.driver, '_create_temp_volume',
+                                       return_value=temp)
+        clone = self.mock_object(self.driver, 'create_cloned_volume',
+                                 return_value={'provider_location': SHARE})
+        device, is_snapshot = self.driver.get_backup_device(self.context,
+                                                            self.backup)
+        self.assertIs(temp, device)
+        self.assertFalse(is_snapshot)
+        create_temp.assert_called_once_with(
+            self.context, volume,
+            volume_options={'admin_metadata': {'format': 'raw'}})
+        clone.assert_called_once_with(temp, volume)
+        self.assertEqual('backing-up', temp.status)
+        self.assertEqual(fake.VOLUME2_ID, self.backup.temp_volume_id)
+
+    def test_failed_raw_copy_leaves_no_record(self):
+        objects.Volume.get_by_id.return_value = self.volume(fmt='qcow2')
+        temp = mock.Mock()
+        self.mock_object(self.driver, '_create_temp_volume',
+                         return_value=temp)
+        self.mock_object(self.driver, 'create_cloned_volume',
+                         side_effect=exception.RemoteFSException('no'))
+        self.assertRaises(exception.RemoteFSException,
+                          self.driver.get_backup_device, self.context,
+                          self.backup)
+        temp.destroy.assert_called_once_with()
+
+    def test_snapshot_backup_goes_through_a_raw_volume(self):
+        volume = self.volume()
+        objects.Volume.get_by_id.return_value = volume
+        snapshot = self.snapshot(volume)
+        self.mock_object(objects.Snapshot, 'get_by_id',
+                         return_value=snapshot)
+        self.backup.snapshot_id = snapshot.id
+        from_snapshot = self.mock_object(
+            self.driver, '_create_temp_volume_from_snapshot')
+        device, _is_snapshot = self.driver.get_backup_device(self.context,
+                                                             self.backup)
+        self.assertIs(from_snapshot.return_value, device)
+        from_snapshot.assert_called_once_with(
+            self.context, volume, snapshot,
+            volume_options={'admin_metadata': {'format': 'raw'}},
+            status='backing-up')
+
+    def test_requested_format_wins(self):
+        self.override_config('lustre_qcow2_volumes', True)
+        self.assertEqual('raw', self.driver._new_volume_format(
+            self.volume(fmt='raw')))
+        self.assertEqual('qcow2', self.driver._new_volume_format(
+            self.volume(fmt=None)))
+
+    def test_restore_into_qcow2_volume_makes_it_raw(self):
+        volume = self.volume(fmt='qcow2', status='restoring-backup')
+        data = self.driver.initialize_connection(volume, {})['data']
+        self.assertEqual('raw', data['format'])
+        self.assertEqual('raw', volume.admin_metadata['format'])
+        self.assertEqual([('rm', '-f', self.path),
+                          ('truncate', '-s', str(units.Gi), self.path),
+                          ('chmod', 'ugo+rw', self.path)],
+                         self.commands())
+
+    def test_restore_into_volume_with_snapshots_refused(self):
+        volume = self.volume(fmt='qcow2', status='restoring-backup')
+        self.write_info(volume, {'active': VOLUME_NAME + '.s',
+                                 's': VOLUME_NAME + '.s'})
+        exc = self.assertRaises(exception.InvalidVolume,
+                                self.driver.initialize_connection, volume,
+                                {})
+        self.assertIn('has snapshots', str(exc))
+        self.assertEqual([], self.commands())
+
+    def test_short_raw_file_gets_its_full_size(self):
+        self.qemu_img_info.return_value = qemu_info('raw', 2 * units.Mi)
+        self.driver.initialize_connection(self.volume(size=3), {})
+        self.assertEqual([('truncate', '-s', str(3 * units.Gi), self.path)],
+                         self.commands())
+
+    def test_restored_file_gets_its_full_size_on_detach(self):
+        with open(self.path, 'wb') as f:
+            f.write(b'x' * 4096)
+        volume = self.volume(size=2, status='restoring-backup')
+        self.driver.terminate_connection(volume, {})
+        self.assertEqual([('truncate', '-s', str(2 * units.Gi), self.path)],
+                         self.commands())
+
+    def test_detach_leaves_other_volumes_alone(self):
+        with open(self.path, 'wb') as f:
+            f.write(b'x' * 4096)
+        self.driver.terminate_connection(self.volume(), {})
+        self.assertEqual([], self.commands())
+
+    def test_last_snapshot_deleted_removes_info_file(self):
+        info_path = self.path + '.info'
+        self.write_info(self.volume(), {'active': 'x', 's': 'x'})
+        self.driver._write_info_file(info_path, {'active': VOLUME_NAME})
+        self.assertEqual([('rm', '-f', info_path)], self.commands())
