@@ -37,6 +37,7 @@ from cinder.interface import backup_driver
 from cinder.interface import base
 from cinder.interface import util
 from cinder.interface import volume_driver
+from cinder.interface import volume_manageable_driver
 from cinder.interface import volume_snapshot_revert
 from cinder.tests.unit import test
 from cinder.volume.drivers import lustre
@@ -46,6 +47,7 @@ from cinder.volume.drivers import remotefs
 CLAIMS = [
     (lustre.LustreDriver, volume_driver.VolumeDriverCore),
     (lustre.LustreDriver, volume_snapshot_revert.VolumeSnapshotRevertDriver),
+    (lustre.LustreDriver, volume_manageable_driver.VolumeManagementDriver),
     (lustre_backup.LustreBackupDriver, backup_driver.BackupDriver),
 ]
 
@@ -60,6 +62,7 @@ NOOPS = {
     'after_volume_copy': 'no clean-up needed after a generic copy',
     'set_throttle': 'copies use the default throttle',
     'update_provider_info': 'volume records hold no provider id to refresh',
+    'unmanage': 'the file stays on the share, under the volume name',
 }
 
 # Base class methods that only raise NotImplementedError and that the
@@ -79,8 +82,6 @@ UNSUPPORTED = {
         'failover_completed': 'no replication',
         'failover_host': 'no replication',
         'failover_replication': 'no replication',
-        'manage_existing': 'not yet',
-        'unmanage': 'not yet',
     },
     lustre_backup.LustreBackupDriver: {},
 }

@@ -25,6 +25,8 @@ mounting, capacity) is in :mod:`cinder.volume.drivers.lustre_client`.
 import json
 import math
 import os
+import re
+import stat
 import time
 
 from os_brick import exception as brick_exception
@@ -92,6 +94,13 @@ lustre_opts = [
                      'raw files. Raw files give the best I/O performance on '
                      'Lustre; qcow2 files only allocate what the guest '
                      'writes even through copies that do not keep holes.'),
+    cfg.BoolOpt('lustre_snapshot_support',
+                default=True,
+                help='Allow snapshots, kept as qcow2 overlays of the volume '
+                     'file. Snapshots of attached volumes are taken and '
+                     'deleted by Nova (assisted volume snapshots), which '
+                     'needs its Lustre volume driver on compute hosts. '
+                     'Multiattach volumes cannot have snapshots.'),
 ]
 
 CONF = cfg.CONF
@@ -111,7 +120,8 @@ def _error_text(exc):
 
 
 @interface.volumedriver
-class LustreDriver(remotefs.RemoteFSSnapDriverDistributed):
+class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
+                   remotefs.RemoteFSSnapDriverDistributed):
     """Cinder volume driver for Lustre filesets.
 
     Version history:
@@ -129,6 +139,10 @@ class LustreDriver(remotefs.RemoteFSSnapDriverDistributed):
 
     # ThirdPartySystems wiki page
     CI_WIKI_NAME = 'Lustre_CI'
+
+    # Names of files a volume can be made from (manage_existing), at the
+    # top of a share; the files this driver names itself are excluded.
+    _MANAGEABLE_IMAGE_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.+-]*$')
 
     def __init__(self, execute=putils.execute, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -409,8 +423,10 @@ class LustreDriver(remotefs.RemoteFSSnapDriverDistributed):
                 'thick_provisioning_support': True,
                 'sparse_copy_volume': True,
                 'online_extend_support': False,
-                'multiattach': False,
+                # Two guests may share a raw file; never a qcow2 file.
+                'multiattach': not self.configuration.lustre_qcow2_volumes,
                 'QoS_support': False,
+                'location_info': 'LustreDriver:%s' % device,
             })
         backend_name = self.configuration.safe_get('volume_backend_name')
         self._stats = {
@@ -611,6 +627,11 @@ class LustreDriver(remotefs.RemoteFSSnapDriverDistributed):
         active = self.get_active_image_from_info(volume)
         path = os.path.join(self._local_volume_dir(volume), active)
         fmt = self._volume_format(volume)
+        if volume.multiattach and fmt != 'raw':
+            raise exception.InvalidVolume(
+                reason=_('multiattach volume %(id)s is %(fmt)s; guests can '
+                         'only share raw files') % {'id': volume.id,
+                                                    'fmt': fmt})
         info = self._qemu_img_info(path, volume.name, img_format=fmt)
         virtual_size_gb = math.ceil(info.virtual_size / units.Gi)
         if virtual_size_gb > volume.size:
@@ -779,6 +800,24 @@ class LustreDriver(remotefs.RemoteFSSnapDriverDistributed):
                 {'path': path, 'vsize': virtual_size, 'size': size_gb})
 
     # Snapshots
+
+    @coordination.synchronized('{self.driver_prefix}-{snapshot.volume.id}')
+    def create_snapshot(self, snapshot):
+        """Snapshot a volume, unless snapshots are disabled or unsafe.
+
+        A multiattach volume gets none: its active file would become a
+        qcow2 overlay, which two guests cannot share.
+        """
+        if not self.configuration.lustre_snapshot_support:
+            raise exception.VolumeDriverException(
+                message=_('snapshots are disabled on this backend '
+                          '(lustre_snapshot_support=false)'))
+        if snapshot.volume.multiattach:
+            raise exception.VolumeDriverException(
+                message=_('volume %s is a multiattach volume; its active '
+                          'file must stay raw, so it cannot have '
+                          'snapshots') % snapshot.volume.id)
+        return self._create_snapshot(snapshot)
 
     def _read_info_file(self, info_path, empty_if_missing=False):
         try:
@@ -1117,3 +1156,153 @@ class LustreDriver(remotefs.RemoteFSSnapDriverDistributed):
                                   'keeps its file name.', current_path)
         return {'_name_id': name_id,
                 'provider_location': new_volume.provider_location}
+
+    def migrate_volume(self, ctxt, volume, host):
+        """Move a detached volume's file to another Lustre share.
+
+        The destination pool of any Lustre backend names its share in
+        ``location_info``; this host mounts it and copies the file there
+        with qemu-img, which keeps holes and the format, instead of
+        Cinder's generic migration (attach both volumes and copy every
+        byte, zeros included).  A volume with snapshots, or attached, takes
+        the generic path.
+
+        :returns: (moved, model update)
+        """
+        location = host.get('capabilities', {}).get('location_info') or ''
+        driver, _sep, device = location.partition(':')
+        if (driver != 'LustreDriver' or not device or
+                volume.status != 'available' or
+                self._is_volume_attached(volume) or
+                self._snapshots_exist(volume)):
+            return False, None
+        if device == volume.provider_location:
+            return True, None
+        try:
+            lustre_client.Share.parse(device)
+            self._ensure_share_mounted(device)
+        except (ValueError, exception.VolumeDriverException) as exc:
+            LOG.warning('Cannot reach %(share)s to migrate volume %(id)s '
+                        'there; using generic migration: %(err)s',
+                        {'share': device, 'id': volume.id, 'err': exc})
+            return False, None
+        source = self.local_path(volume)
+        dest = os.path.join(self._get_mount_point_for_share(device),
+                            volume.name)
+        if os.path.lexists(dest):
+            LOG.warning('%s exists; using generic migration.', dest)
+            return False, None
+        fmt = self._volume_format(volume)
+        LOG.info('Migrating volume %(id)s from %(src)s to %(dest)s.',
+                 {'id': volume.id, 'src': volume.provider_location,
+                  'dest': device})
+        try:
+            image_utils.convert_image(
+                source, dest, fmt, src_format=fmt,
+                run_as_root=self._execute_as_root,
+                data=self._qemu_img_info(source, volume.name,
+                                         img_format=fmt))
+            if fmt == 'raw' and self._is_thick(volume):
+                self._allocate(dest, 0, volume.size * units.Gi)
+            self._set_rw_permissions(dest)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                self._delete_quietly(dest)
+        self._delete(source)
+        return True, {'provider_location': device}
+
+    # Manage
+
+    def _is_own_file(self, name):
+        """Whether a file name is one this driver gives volume files."""
+        uuid = '[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}'
+        pattern = re.escape(CONF.volume_name_template).replace(
+            re.escape('%s'), uuid)
+        return bool(re.match(r'^%s(\..*)?$' % pattern, name))
+
+    def _get_manageable_vol_location(self, existing_ref):
+        """Find a file to manage: a regular file at the top of a share.
+
+        The reference is ``{'source-name': 'SHARE/FILE'}``.  Files of other
+        volumes, files in subdirectories and symbolic links are refused.
+        """
+        name = existing_ref.get('source-name')
+        if not name:
+            raise exception.ManageExistingInvalidReference(
+                existing_ref=existing_ref,
+                reason=_('the reference must contain "source-name", as '
+                         'SHARE/FILE'))
+        device, _sep, filename = name.rpartition('/')
+        reason = None
+        if device not in self._mounted_shares:
+            reason = _('%s is not a mounted share of this backend') % device
+        elif (not self._MANAGEABLE_IMAGE_RE.match(filename) or
+              self._is_own_file(filename)):
+            reason = _("'%s' is not a file name a volume can be made "
+                       "from") % filename
+        if reason is None:
+            mount_point = self._get_mount_point_for_share(device)
+            path = os.path.join(mount_point, filename)
+            try:
+                is_file = os.stat(path, follow_symlinks=False).st_mode
+            except OSError:
+                reason = _('%s does not exist') % name
+            else:
+                if not stat.S_ISREG(is_file):
+                    reason = _('%s is not a regular file') % name
+        if reason is not None:
+            raise exception.ManageExistingInvalidReference(
+                existing_ref=existing_ref, reason=reason)
+        return {'share': device, 'mountpoint': mount_point,
+                'vol_local_path': path, 'vol_remote_path': name}
+
+    def manage_existing(self, volume, existing_ref):
+        """Adopt a raw or qcow2 file of a share as a volume.
+
+        The file is renamed to the volume's name.  Its format is read from
+        the file: the administrator who hands it over vouches for it.
+        """
+        location = self._get_manageable_vol_location(existing_ref)
+        path = location['vol_local_path']
+        manageable, reason = self._is_volume_manageable(path)
+        if not manageable:
+            raise exception.ManageExistingInvalidReference(
+                existing_ref=existing_ref, reason=reason)
+        fmt = self._qemu_img_info(path, None).file_format
+        dest = os.path.join(location['mountpoint'], volume.name)
+        if os.path.lexists(dest):
+            raise exception.ManageExistingInvalidReference(
+                existing_ref=existing_ref,
+                reason=_('%s already exists') % dest)
+        self._set_rw_permissions(path)
+        self._execute('mv', path, dest, run_as_root=self._execute_as_root)
+        with volume.obj_as_admin():
+            volume.admin_metadata['format'] = fmt
+            volume.save()
+        return {'provider_location': location['share']}
+
+    def _get_share_manageable_volumes(self, share, managed_volumes):
+        """List the files at the top of a share that are or could be volumes.
+
+        Only the top directory is read (a share may hold millions of files
+        below it), and only regular files: the base files of this backend's
+        volumes (reported as managed), and files with other plain names.
+        """
+        mount_point = self._get_mount_point_for_share(share)
+        found = []
+        with os.scandir(mount_point) as entries:
+            for entry in entries:
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                managed = managed_volumes.get(entry.name)
+                if managed is None and (
+                        self._is_own_file(entry.name) or
+                        not self._MANAGEABLE_IMAGE_RE.match(entry.name)):
+                    continue
+                try:
+                    found.append(self._get_manageable_volume(
+                        share, entry.path, managed))
+                except Exception as exc:
+                    LOG.error('Cannot inspect %(path)s: %(err)s',
+                              {'path': entry.path, 'err': exc})
+        return found

@@ -289,3 +289,76 @@ class LustreVolumeTestCase(base.LustreFunctionalTestCase):
         volume.attach_status = 'attached'
         self.assertRaises(exception.ExtendVolumeError,
                           self.driver.extend_volume, volume, 2)
+
+    def test_manage_existing_file(self):
+        mount_point = self.driver._get_mount_point_for_share(base.SHARE1)
+        golden = os.path.join(mount_point, 'golden.qcow2')
+        base.run('qemu-img', 'create', '-f', 'qcow2', golden, '1G')
+        base.run('qemu-io', '-f', 'qcow2', '-c', 'write -P 7 0 1M', golden)
+        found = self.driver.get_manageable_volumes([], None, 10, 0,
+                                                   ['reference'], ['asc'])
+        self.assertEqual([{'source-name': '%s/golden.qcow2' % base.SHARE1}],
+                         [v['reference'] for v in found])
+        volume = self.create_volume(vtype=self.thin, create=False)
+        ref = {'source-name': '%s/golden.qcow2' % base.SHARE1}
+        self.assertEqual(1, self.driver.manage_existing_get_size(volume, ref))
+        volume.update(self.driver.manage_existing(volume, ref))
+        volume.save()
+        self.assertEqual([volume.name], self.files())
+        with open(self.model(volume), 'r+b') as f:
+            f.write(bytes([7]) * MI)
+        self.assertGuestSees(volume)
+
+    def test_manage_refuses_a_symlink_out_of_the_share(self):
+        mount_point = self.driver._get_mount_point_for_share(base.SHARE1)
+        os.symlink('/etc/passwd', os.path.join(mount_point, 'evil.img'))
+        volume = self.create_volume(vtype=self.thin, create=False)
+        self.assertRaises(exception.ManageExistingInvalidReference,
+                          self.driver.manage_existing, volume,
+                          {'source-name': '%s/evil.img' % base.SHARE1})
+        self.assertTrue(os.path.islink(os.path.join(mount_point,
+                                                    'evil.img')))
+
+    def test_migrate_between_shares(self):
+        volume = self.create_volume(vtype=self.thin)
+        self.guest_write(volume, 0, MI, 0xb1)
+        self.guest_write(volume, units.Gi - MI, MI, 0xb2)
+        pools = {p['pool_name']: p for p in
+                 self.driver.get_volume_stats(refresh=True)['pools']}
+        moved, update = self.driver.migrate_volume(
+            self.context, volume, {'host': 'node@lustre#lfs02',
+                                   'capabilities': pools['lfs02']})
+        self.assertTrue(moved)
+        volume.update(update)
+        volume.save()
+        self.assertEqual([], self.files(base.SHARE1))
+        self.assertEqual([volume.name], self.files(base.SHARE2))
+        self.assertGuestSees(volume)
+        self.assertLess(self.allocated(volume), 4 * MI)
+
+    def test_migrate_thick_volume_to_another_backends_share(self):
+        volume = self.create_volume(vtype=self.thick)
+        self.guest_write(volume, 5 * MI, MI, 0xb3)
+        moved, update = self.driver.migrate_volume(
+            self.context, volume,
+            {'host': 'other@lustre#lfs01/cinder-b',
+             'capabilities': {'location_info':
+                              'LustreDriver:%s' % base.SHARE1B}})
+        self.assertTrue(moved)
+        volume.update(update)
+        volume.save()
+        self.addCleanup(self.driver.delete_volume, volume)
+        self.assertEqual([], self.files(base.SHARE1))
+        self.assertGuestSees(volume)
+        self.assertGreaterEqual(self.allocated(volume), units.Gi)
+
+    def test_migrate_to_a_full_share_keeps_the_volume(self):
+        volume = self.create_volume(vtype=self.thick)
+        self.guest_write(volume, 0, MI, 0xb4)
+        self.assertRaises(putils.ProcessExecutionError,
+                          self.driver.migrate_volume, self.context, volume,
+                          {'host': 'node@lustre#lfs02', 'capabilities': {
+                              'location_info': 'LustreDriver:%s' %
+                              base.SHARE2}})
+        self.assertEqual([], self.files(base.SHARE2))
+        self.assertGuestSees(volume)

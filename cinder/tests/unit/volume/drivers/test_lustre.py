@@ -457,8 +457,8 @@ class LustreDriverSetupTestCase(LustreDriverTestCase):
             ['lustre_shares_config', 'lustre_mount_point_base',
              'lustre_mount_options', 'lustre_mount_attempts',
              'lustre_sparsed_volumes', 'lustre_qcow2_volumes',
-             'nas_secure_file_operations', 'nas_secure_file_permissions',
-             'nas_mount_options'], names)
+             'lustre_snapshot_support', 'nas_secure_file_operations',
+             'nas_secure_file_permissions', 'nas_mount_options'], names)
         for opt in lustre.LustreDriver.get_driver_options():
             self.assertGreater(len(opt.help), 30, opt.name)
 
@@ -1582,3 +1582,248 @@ class LustreDriverBackupTestCase(LustreDriverTestCase):
         self.write_info(self.volume(), {'active': 'x', 's': 'x'})
         self.driver._write_info_file(info_path, {'active': VOLUME_NAME})
         self.assertEqual([('rm', '-f', info_path)], self.commands())
+
+
+@ddt.ddt
+class LustreDriverMultiattachTestCase(LustreDriverTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.setup_driver()
+        self.mock_object(image_utils, 'qemu_img_info',
+                         return_value=qemu_info())
+
+    @ddt.data((False, True), (True, False))
+    @ddt.unpack
+    def test_multiattach_reported_for_raw_volumes(self, qcow2, expected):
+        self.override_config('lustre_qcow2_volumes', qcow2)
+        stats = self.driver.get_volume_stats(refresh=True)
+        self.assertEqual([expected, expected],
+                         [p['multiattach'] for p in stats['pools']])
+
+    def test_multiattach_raw_volume_attaches(self):
+        data = self.driver.initialize_connection(
+            self.volume(multiattach=True), {})['data']
+        self.assertEqual('raw', data['format'])
+
+    def test_multiattach_qcow2_volume_refused(self):
+        exc = self.assertRaises(exception.InvalidVolume,
+                                self.driver.initialize_connection,
+                                self.volume(fmt='qcow2', multiattach=True),
+                                {})
+        self.assertIn('only share raw files', str(exc))
+
+    def test_no_snapshot_of_multiattach_volume(self):
+        volume = self.volume(multiattach=True)
+        exc = self.assertRaises(exception.VolumeDriverException,
+                                self.driver.create_snapshot,
+                                self.snapshot(volume))
+        self.assertIn('multiattach', str(exc))
+        self.assertEqual([], self.commands())
+
+    def test_snapshots_disabled(self):
+        self.override_config('lustre_snapshot_support', False)
+        exc = self.assertRaises(exception.VolumeDriverException,
+                                self.driver.create_snapshot,
+                                self.snapshot(self.volume()))
+        self.assertIn('lustre_snapshot_support', str(exc))
+        self.assertEqual([], self.commands())
+
+
+@ddt.ddt
+class LustreDriverManageTestCase(LustreDriverTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.setup_driver()
+        self.qemu_img_info = self.mock_object(
+            image_utils, 'qemu_img_info', return_value=qemu_info('qcow2'))
+
+    def test_manage_existing(self):
+        path = self.touch('golden.qcow2')
+        volume = self.volume(fmt=None)
+        update = self.driver.manage_existing(
+            volume, {'source-name': '%s/golden.qcow2' % SHARE})
+        self.assertEqual({'provider_location': SHARE}, update)
+        self.assertEqual([('chmod', 'ugo+rw', path),
+                          ('mv', path, os.path.join(self.mnt, VOLUME_NAME))],
+                         self.commands())
+        self.assertEqual('qcow2', volume.admin_metadata['format'])
+
+    def test_manage_existing_get_size(self):
+        self.touch('data.img')
+        self.qemu_img_info.return_value = qemu_info('raw',
+                                                    units.Gi + units.Mi)
+        self.assertEqual(2, self.driver.manage_existing_get_size(
+            self.volume(), {'source-name': '%s/data.img' % SHARE}))
+
+    @ddt.data(('%s/missing.img' % SHARE, 'does not exist'),
+              ('10.9.9.9@tcp:/other/x.img', 'not a mounted share'),
+              ('%s/sub/x.img' % SHARE, 'not a mounted share'),
+              ('%s/../x.img' % SHARE, 'not a mounted share'),
+              ('%s/..' % SHARE, 'not a file name'),
+              ('%s/.hidden' % SHARE, 'not a file name'),
+              ('%s/%s' % (SHARE, 'volume-%s' % fake.VOLUME2_ID),
+               'not a file name'),
+              ('%s/%s.info' % (SHARE, VOLUME_NAME), 'not a file name'),
+              ('%s/link.img' % SHARE, 'not a regular file'),
+              ('%s/adir' % SHARE, 'not a regular file'))
+    @ddt.unpack
+    def test_manage_existing_refused(self, name, reason):
+        os.symlink('/etc/passwd', os.path.join(self.mnt, 'link.img'))
+        os.mkdir(os.path.join(self.mnt, 'adir'))
+        self.touch('volume-%s' % fake.VOLUME2_ID)
+        self.touch(VOLUME_NAME + '.info')
+        exc = self.assertRaises(exception.ManageExistingInvalidReference,
+                                self.driver.manage_existing, self.volume(),
+                                {'source-name': name})
+        self.assertIn(reason, str(exc))
+        self.assertEqual([], self.commands())
+
+    def test_manage_refuses_reference_without_name(self):
+        self.assertRaises(exception.ManageExistingInvalidReference,
+                          self.driver.manage_existing, self.volume(), {})
+
+    @ddt.data((qemu_info('qcow2', backing_file='/etc/shadow'),
+               'Backing file present'),
+              (qemu_info('vmdk'), "Unsupported image format: 'vmdk'"))
+    @ddt.unpack
+    def test_manage_refuses_unsafe_images(self, info, reason):
+        self.touch('x.img')
+        self.qemu_img_info.return_value = info
+        exc = self.assertRaises(exception.ManageExistingInvalidReference,
+                                self.driver.manage_existing, self.volume(),
+                                {'source-name': '%s/x.img' % SHARE})
+        self.assertIn(reason, str(exc))
+
+    def test_manage_refuses_data_file_image(self):
+        self.touch('x.img')
+        self.qemu_img_info.side_effect = exception.Invalid(
+            reason='Image/Volume failed safety check')
+        exc = self.assertRaises(exception.ManageExistingInvalidReference,
+                                self.driver.manage_existing, self.volume(),
+                                {'source-name': '%s/x.img' % SHARE})
+        self.assertIn('Failed to open image', str(exc))
+
+    def test_get_manageable_volumes_reads_only_the_top(self):
+        self.touch('golden.img')
+        self.touch(VOLUME_NAME)
+        self.touch(VOLUME_NAME + '.info')
+        self.touch('volume-%s' % fake.VOLUME2_ID)
+        os.mkdir(os.path.join(self.mnt, 'sub'))
+        self.touch('sub/deep.img')
+        os.symlink('/etc/passwd', os.path.join(self.mnt, 'link.img'))
+        managed = self.volume()
+        found = self.driver.get_manageable_volumes(
+            [managed], None, 100, 0, ['reference'], ['asc'])
+        by_name = {v['reference']['source-name']: v for v in found}
+        self.assertEqual({'%s/golden.img' % SHARE,
+                          '%s/%s' % (SHARE, VOLUME_NAME)}, set(by_name))
+        self.assertTrue(by_name['%s/golden.img' % SHARE]['safe_to_manage'])
+        self.assertEqual(managed.id, by_name['%s/%s' % (
+            SHARE, VOLUME_NAME)]['cinder_id'])
+
+    def test_unmanage_leaves_the_file(self):
+        self.driver.unmanage(self.volume())
+        self.assertEqual([], self.commands())
+
+
+@ddt.ddt
+class LustreDriverMigrateTestCase(LustreDriverTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.setup_driver()
+        self.mock_object(image_utils, 'qemu_img_info',
+                         return_value=qemu_info())
+        self.convert = self.mock_object(image_utils, 'convert_image')
+        self.host = {'host': 'node@lustre#lfs02',
+                     'capabilities': {'location_info':
+                                      'LustreDriver:%s' % SHARE2}}
+
+    def test_location_info_names_the_share(self):
+        stats = self.driver.get_volume_stats(refresh=True)
+        self.assertEqual(['LustreDriver:%s' % SHARE, 'LustreDriver:%s' %
+                          SHARE2],
+                         [p['location_info'] for p in stats['pools']])
+
+    def test_migrate_to_another_share(self):
+        volume = self.volume()
+        moved, update = self.driver.migrate_volume(self.context, volume,
+                                                   self.host)
+        self.assertTrue(moved)
+        self.assertEqual({'provider_location': SHARE2}, update)
+        source = os.path.join(self.mnt, VOLUME_NAME)
+        dest = os.path.join(self.mnt2, VOLUME_NAME)
+        self.convert.assert_called_once_with(source, dest, 'raw',
+                                             src_format='raw',
+                                             run_as_root=True,
+                                             data=mock.ANY)
+        self.assertEqual([('chmod', 'ugo+rw', dest), ('rm', '-f', source)],
+                         self.commands())
+
+    def test_migrate_to_a_share_of_another_backend(self):
+        other = '10.0.0.7@tcp:/lfs07/cinder'
+        self.host['capabilities']['location_info'] = 'LustreDriver:' + other
+        os.makedirs(self.driver._get_mount_point_for_share(other))
+        moved, update = self.driver.migrate_volume(self.context,
+                                                   self.volume(), self.host)
+        self.assertTrue(moved)
+        self.assertEqual({'provider_location': other}, update)
+        self.assertIn(('mount', '-t', 'lustre', '-o', 'flock', other,
+                       self.driver._get_mount_point_for_share(other)),
+                      [c[0] for c in self.mount_execute.call_args_list])
+
+    def test_migrate_thick_volume_stays_thick(self):
+        self.driver.migrate_volume(
+            self.context, self.volume(specs={'provisioning:type': 'thick'}),
+            self.host)
+        self.assertEqual('fallocate', self.commands()[0][0])
+
+    @ddt.data({'location_info': 'NfsDriver:x:/y'}, {}, {
+        'location_info': 'LustreDriver:'})
+    def test_other_backends_take_the_generic_path(self, capabilities):
+        self.assertEqual((False, None), self.driver.migrate_volume(
+            self.context, self.volume(),
+            {'host': 'x', 'capabilities': capabilities}))
+        self.convert.assert_not_called()
+
+    @ddt.data({'status': 'in-use', 'attach_status': 'attached'},
+              {'status': 'error'})
+    def test_busy_volumes_take_the_generic_path(self, fields_):
+        self.assertEqual((False, None), self.driver.migrate_volume(
+            self.context, self.volume(**fields_), self.host))
+
+    def test_volume_with_snapshots_takes_the_generic_path(self):
+        volume = self.volume(fmt='qcow2')
+        self.write_info(volume, {'active': VOLUME_NAME + '.s',
+                                 's': VOLUME_NAME + '.s'})
+        self.assertEqual((False, None), self.driver.migrate_volume(
+            self.context, volume, self.host))
+
+    def test_migrate_within_the_share_is_a_no_op(self):
+        self.host['capabilities']['location_info'] = 'LustreDriver:' + SHARE
+        self.assertEqual((True, None), self.driver.migrate_volume(
+            self.context, self.volume(), self.host))
+        self.convert.assert_not_called()
+
+    def test_failed_copy_keeps_the_source(self):
+        self.convert.side_effect = putils.ProcessExecutionError(
+            exit_code=1, stderr='No space left on device')
+        self.assertRaises(putils.ProcessExecutionError,
+                          self.driver.migrate_volume, self.context,
+                          self.volume(), self.host)
+        self.assertEqual([('rm', '-f', os.path.join(self.mnt2,
+                                                    VOLUME_NAME))],
+                         self.commands())
+
+    def test_unreachable_destination_takes_the_generic_path(self):
+        self.host['capabilities']['location_info'] = 'LustreDriver:bad'
+        self.assertEqual((False, None), self.driver.migrate_volume(
+            self.context, self.volume(), self.host))
+
+    def test_destination_file_exists(self):
+        self.touch(VOLUME_NAME, self.mnt2)
+        self.assertEqual((False, None), self.driver.migrate_volume(
+            self.context, self.volume(), self.host))
+        self.convert.assert_not_called()
