@@ -101,6 +101,38 @@ lustre_opts = [
                      'deleted by Nova (assisted volume snapshots), which '
                      'needs its Lustre volume driver on compute hosts. '
                      'Multiattach volumes cannot have snapshots.'),
+    cfg.IntOpt('lustre_stripe_count',
+               min=-1,
+               max=lustre_client.MAX_STRIPE_COUNT,
+               help='Number of OSTs the data of each volume file is striped '
+                    'over (lfs setstripe -c), unless its volume type sets '
+                    'lustre:stripe_count. -1 stripes over all OSTs. When '
+                    'unset, the fileset\'s default layout applies.'),
+    cfg.StrOpt('lustre_stripe_size',
+               help='Stripe size of volume files, a multiple of 64K such '
+                    'as 1M or 4M (lfs setstripe -S), unless the volume type '
+                    'sets lustre:stripe_size. When unset, the fileset\'s '
+                    'default applies.'),
+    cfg.StrOpt('lustre_ost_pool',
+               help='OST pool that volume files are allocated from (lfs '
+                    'setstripe -p), unless the volume type sets '
+                    'lustre:pool. When unset, any OST.'),
+    cfg.StrOpt('lustre_layout',
+               help='Composite (PFL) layout of volume files, as lfs '
+                    'setstripe component options, for example '
+                    '"-E 64M -c 1 -E -1 -c 4 -S 4M", unless the volume type '
+                    'sets lustre:layout or its own stripe count or size. '
+                    'It takes the place of lustre_stripe_count and '
+                    'lustre_stripe_size.'),
+    cfg.BoolOpt('lustre_ost_pools_as_pools',
+                default=False,
+                help='Report each OST pool of each share as a Cinder pool, '
+                     'named FILESET.POOL, with the capacity of that pool\'s '
+                     'OSTs (lfs df --pool), and allocate the volumes the '
+                     'scheduler places there from that OST pool. Volume '
+                     'types choose an OST pool with the extra spec '
+                     '"ost_pool=NAME", which the scheduler matches. Shares '
+                     'without OST pools are reported whole.'),
 ]
 
 CONF = cfg.CONF
@@ -166,6 +198,9 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 supports_auto=kwargs.get('supports_auto_mosr', False)))
         self._setup_done = False
         self._fallocate_unsupported = set()
+        self._client_version = None
+        self._lfs_available = False
+        self._lustre_mounts = set()
 
     @staticmethod
     def get_driver_options():
@@ -195,6 +230,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 {'helper': lustre_client.MOUNT_HELPER,
                  'dirs': ', '.join(lustre_client.MOUNT_HELPER_DIRS)})
         self._check_mount_point_base()
+        self._check_client()
         self._ensure_shares_mounted()
         if not self._mounted_shares:
             raise lustre_client.LustreNoSharesMounted(
@@ -204,6 +240,60 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                  'file': self.configuration.lustre_shares_config})
         self.set_nas_security_options(self._is_voldb_empty_at_startup)
         self._setup_done = True
+
+    def _check_client(self):
+        """Check the lfs tool, the client version and the layout settings.
+
+        Layouts and OST pools need lfs; features newer than the client are
+        refused (PFL layouts before 2.10) or worked around with a warning
+        (preallocation before 2.14 writes zeros).
+        """
+        try:
+            self._client_version = lustre_client.client_version(
+                self._execute)
+            self._lfs_available = True
+        except (OSError, putils.ProcessExecutionError) as exc:
+            if self._uses_lfs():
+                raise lustre_client.LustreException(
+                    reason=_('lfs, needed for layouts and OST pools, does '
+                             'not run: %s') % _error_text(exc))
+            LOG.warning('lfs does not run (%s): shares cannot be checked '
+                        'to be Lustre filesystems.', _error_text(exc))
+            return
+        version = self._client_version
+        if version is None:
+            LOG.warning('The version of the Lustre client is unknown.')
+            return
+        LOG.info('Lustre client %s.', lustre_client.format_version(version))
+        for feature, needed in lustre_client.FEATURES.items():
+            if version >= needed:
+                continue
+            if feature == 'composite layouts (PFL)' and (
+                    self.configuration.lustre_layout):
+                raise lustre_client.LustreConfigError(
+                    source='lustre_layout',
+                    reason=_('Lustre client %(have)s has no %(feature)s; '
+                             '%(need)s or later is needed') %
+                    {'have': lustre_client.format_version(version),
+                     'feature': feature,
+                     'need': lustre_client.format_version(needed)})
+            LOG.warning('Lustre client %(have)s has no %(feature)s '
+                        '(%(need)s or later).',
+                        {'have': lustre_client.format_version(version),
+                         'feature': feature,
+                         'need': lustre_client.format_version(needed)})
+        # Refuse bad layout defaults now, not at the first volume.
+        try:
+            self._layout({})
+        except exception.InvalidVolumeType as exc:
+            raise lustre_client.LustreConfigError(source='lustre_layout',
+                                                  reason=exc.msg)
+
+    def _uses_lfs(self):
+        conf = self.configuration
+        return bool(conf.lustre_ost_pools_as_pools or conf.lustre_layout or
+                    conf.lustre_stripe_count is not None or
+                    conf.lustre_stripe_size or conf.lustre_ost_pool)
 
     def _check_mount_point_base(self):
         try:
@@ -308,9 +398,13 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 raise lustre_client.LustreException(reason=exc)
         flags = ['-o', ','.join(share.options)] if share.options else []
         attempts = self.configuration.lustre_mount_attempts
+        mount_point = self._get_mount_point_for_share(device)
         for attempt in range(1, attempts + 1):
             try:
-                self._remotefsclient.mount(device, flags)
+                if not self._remotefsclient.is_mounted(device):
+                    self._lustre_mounts.discard(mount_point)
+                    self._remotefsclient.mount(device, flags)
+                self._check_is_lustre(device, mount_point)
                 return
             except (putils.ProcessExecutionError,
                     brick_exception.BrickException, OSError) as exc:
@@ -325,6 +419,23 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                             {'attempt': attempt, 'share': device,
                              'err': error})
                 time.sleep(1)
+
+    def _check_is_lustre(self, device, mount_point):
+        """Refuse a mount point that does not hold a Lustre filesystem.
+
+        Something else mounted there (a local directory bound over the
+        mount point, say) would silently take the volumes.  Checked once
+        per mount; without a working lfs it cannot be checked.
+        """
+        if mount_point in self._lustre_mounts:
+            return
+        if self._lfs_available and not lustre_client.is_lustre(
+                self._execute, mount_point):
+            raise lustre_client.LustreException(
+                reason=_('%(mp)s, where %(share)s should be mounted, is not '
+                         'a Lustre filesystem') % {'mp': mount_point,
+                                                   'share': device})
+        self._lustre_mounts.add(mount_point)
 
     def set_nas_security_options(self, is_new_cinder_install):
         """Settle the 'auto' NAS security options, as the NFS driver does.
@@ -354,16 +465,49 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
 
     # Pools
 
-    def _pool_name(self, device):
+    def _fileset(self, device):
         share = self.shares.get(device)
         if share is None:
             share = lustre_client.Share.parse(device)
         return share.fileset
 
+    def _pool(self, pool_name):
+        """The (share, OST pool) of a Cinder pool name.
+
+        Pools are named after the fileset of their share, and in OST-pool
+        mode FILESET.OSTPOOL.
+
+        :returns: (device, OST pool or None), or None if unknown
+        """
+        candidates = []
+        for device in self._mounted_shares:
+            fileset = self._fileset(device)
+            if pool_name == fileset:
+                return device, None
+            if (self.configuration.lustre_ost_pools_as_pools and
+                    pool_name.startswith(fileset + '.')):
+                candidates.append((len(fileset), device,
+                                   pool_name[len(fileset) + 1:]))
+        if candidates:
+            _length, device, ost_pool = max(candidates)
+            return device, ost_pool
+        return None
+
+    def _ost_pool(self, volume):
+        """The OST pool of the Cinder pool a volume was placed in, if any."""
+        if not self.configuration.lustre_ost_pools_as_pools:
+            return None
+        pool_name = volume_utils.extract_host(volume.host, level='pool')
+        found = self._pool(pool_name) if pool_name else None
+        return found[1] if found else None
+
     def get_pool(self, volume):
+        pool_name = volume_utils.extract_host(volume.host, level='pool')
+        if pool_name:
+            return pool_name
         if not volume.provider_location:
             return None
-        return self._pool_name(volume.provider_location)
+        return self._fileset(volume.provider_location)
 
     def _find_share(self, volume):
         """Return the share for a new volume.
@@ -374,14 +518,14 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         if not self._mounted_shares:
             raise lustre_client.LustreNoSharesMounted(
                 reason=_('no share is mounted'))
-        pool = volume_utils.extract_host(volume.host, level='pool')
-        if pool:
-            for device in self._mounted_shares:
-                if self._pool_name(device) == pool:
-                    return device
-            raise lustre_client.LustreNoSuitableShareFound(
-                volume_size=volume.size,
-                reason=_('pool %s is not a mounted share') % pool)
+        pool_name = volume_utils.extract_host(volume.host, level='pool')
+        if pool_name:
+            found = self._pool(pool_name)
+            if found is None:
+                raise lustre_client.LustreNoSuitableShareFound(
+                    volume_size=volume.size,
+                    reason=_('pool %s is not a mounted share') % pool_name)
+            return found[0]
         needed = volume.size * units.Gi if self._is_thick(volume) else 1
         available = {
             device: self._get_capacity_info(device)[1]
@@ -399,35 +543,70 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             self._get_mount_point_for_share(device))
         return total, available, total - available
 
-    def _update_volume_stats(self):
-        """Report one pool per mounted share.
+    def _pool_capacities(self, device):
+        """The Cinder pools of a share: (name, OST pool, total, available).
 
-        Capacity comes from one statfs per share, so stats cost the same
-        however many volumes there are.  Provisioned capacity is left to
-        the volume manager, which counts the volumes it has allocated per
-        pool from its own records.
+        One statfs for the share, or in OST-pool mode one ``lfs df --pool``
+        per OST pool: the cost does not grow with the number of volumes.
+        """
+        fileset = self._fileset(device)
+        mount_point = self._get_mount_point_for_share(device)
+        if self.configuration.lustre_ost_pools_as_pools:
+            try:
+                ost_pools = lustre_client.pools(self._execute, mount_point)
+                found = [('%s.%s' % (fileset, pool), pool) +
+                         lustre_client.pool_capacity(self._execute,
+                                                     mount_point, pool)
+                         for pool in ost_pools]
+            except (putils.ProcessExecutionError, ValueError) as exc:
+                LOG.error('Cannot read the OST pools of %(share)s, '
+                          'reporting it whole: %(err)s',
+                          {'share': device, 'err': _error_text(exc)})
+                found = []
+            if found:
+                return found
+        total, available, _used = self._get_capacity_info(device)
+        return [(fileset, None, total, available)]
+
+    def _update_volume_stats(self):
+        """Report the pools of the mounted shares.
+
+        Provisioned capacity is left to the volume manager, which counts
+        the volumes it has allocated per pool from its own records: stats
+        never walk the filesystem.
         """
         self._ensure_shares_mounted()
+        version = (lustre_client.format_version(self._client_version)
+                   if self._client_version else 'unknown')
         pools = []
         for device in self._mounted_shares:
-            total, available, _used = self._get_capacity_info(device)
-            pools.append({
-                'pool_name': self._pool_name(device),
-                'total_capacity_gb': round(total / units.Gi, 2),
-                'free_capacity_gb': round(available / units.Gi, 2),
-                'reserved_percentage':
-                    self.configuration.reserved_percentage,
-                'max_over_subscription_ratio':
-                    self.max_over_subscription_ratio,
-                'thin_provisioning_support': True,
-                'thick_provisioning_support': True,
-                'sparse_copy_volume': True,
-                'online_extend_support': False,
-                # Two guests may share a raw file; never a qcow2 file.
-                'multiattach': not self.configuration.lustre_qcow2_volumes,
-                'QoS_support': False,
-                'location_info': 'LustreDriver:%s' % device,
-            })
+            for name, ost_pool, total, available in self._pool_capacities(
+                    device):
+                pool = {
+                    'pool_name': name,
+                    'total_capacity_gb': round(total / units.Gi, 2),
+                    'free_capacity_gb': round(available / units.Gi, 2),
+                    'reserved_percentage':
+                        self.configuration.reserved_percentage,
+                    'max_over_subscription_ratio':
+                        self.max_over_subscription_ratio,
+                    'thin_provisioning_support': True,
+                    'thick_provisioning_support': True,
+                    'sparse_copy_volume': True,
+                    'online_extend_support': False,
+                    # Two guests may share a raw file; never a qcow2 file.
+                    'multiattach':
+                        not self.configuration.lustre_qcow2_volumes,
+                    'QoS_support': False,
+                    'location_info': 'LustreDriver:%s' % device,
+                    'lustre_version': version,
+                    'lustre_layout': ' '.join(
+                        self._layout({}, ost_pool).setstripe_args()) or
+                    'default',
+                }
+                if ost_pool:
+                    pool['ost_pool'] = ost_pool
+                pools.append(pool)
         backend_name = self.configuration.safe_get('volume_backend_name')
         self._stats = {
             'volume_backend_name': backend_name or self.volume_backend_name,
@@ -438,8 +617,81 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 sum(pool['total_capacity_gb'] for pool in pools), 2),
             'free_capacity_gb': round(
                 sum(pool['free_capacity_gb'] for pool in pools), 2),
+            'lustre_version': version,
             'pools': pools,
         }
+
+    # Layouts
+
+    def _layout(self, specs, ost_pool=None):
+        """The layout of a volume's files, from its type and the backend.
+
+        A type's ``lustre:layout`` (a PFL component list) wins, then its
+        ``lustre:stripe_count`` and ``lustre:stripe_size`` (completed by
+        the backend's defaults), then the backend's ``lustre_layout``, then
+        its stripe defaults.  The OST pool is the type's ``lustre:pool``,
+        else the Cinder pool's OST pool, else ``lustre_ost_pool``; it goes
+        to every component that does not name its own.
+
+        :param specs: the extra specs of the volume type
+        :param ost_pool: the OST pool of the Cinder pool (OST-pool mode)
+        :raises InvalidVolumeType: naming the spec that is wrong
+        """
+        conf = self.configuration
+        try:
+            pool = specs.get('lustre:pool')
+            if pool is not None:
+                lustre_client.check_pool(pool, 'lustre:pool')
+                if ost_pool and pool != ost_pool:
+                    raise ValueError(_(
+                        "lustre:pool asks for OST pool '%(want)s' but the "
+                        "volume was placed in Cinder pool of OST pool "
+                        "'%(have)s'; select it with the extra spec "
+                        "ost_pool=%(want)s") % {'want': pool,
+                                                'have': ost_pool})
+            pool = pool or ost_pool or conf.lustre_ost_pool or None
+            own_stripes = ('lustre:stripe_count' in specs or
+                           'lustre:stripe_size' in specs)
+            if 'lustre:layout' in specs:
+                if own_stripes:
+                    raise ValueError(_(
+                        'lustre:layout cannot be combined with '
+                        'lustre:stripe_count or lustre:stripe_size; put '
+                        'them in its components'))
+                layout = lustre_client.Layout.composite(
+                    specs['lustre:layout'], 'lustre:layout')
+            elif conf.lustre_layout and not own_stripes:
+                layout = lustre_client.Layout.composite(conf.lustre_layout,
+                                                        'lustre_layout')
+            else:
+                count = specs.get('lustre:stripe_count',
+                                  conf.lustre_stripe_count)
+                size = specs.get('lustre:stripe_size',
+                                 conf.lustre_stripe_size)
+                layout = lustre_client.Layout.plain(
+                    None if count is None else lustre_client.
+                    check_stripe_count(count, 'lustre:stripe_count'),
+                    None if size in (None, '') else lustre_client.
+                    check_stripe_size(size, 'lustre:stripe_size'))
+            return layout.with_pool(pool)
+        except ValueError as exc:
+            raise exception.InvalidVolumeType(reason=str(exc))
+
+    def _volume_layout(self, volume):
+        volume_type = getattr(volume, 'volume_type', None)
+        specs = (volume_type.extra_specs or {}) if volume_type else {}
+        return self._layout(specs, self._ost_pool(volume))
+
+    def _set_layout(self, layout, path):
+        """Create an empty file with a layout, before anything allocates.
+
+        A file's layout is fixed once it has data, so this comes first;
+        the commands that then fill the file keep it (they truncate and
+        write, never replace the file).
+        """
+        if layout:
+            lustre_client.setstripe(self._execute, path, layout,
+                                    run_as_root=self._execute_as_root)
 
     # Volume files
 
@@ -515,12 +767,14 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
     def _do_create_volume(self, volume):
         """Create the volume's file; on any failure, leave nothing behind."""
         path = self.local_path(volume)
+        layout = self._volume_layout(volume)
         if os.path.lexists(path):
             raise lustre_client.LustreException(
                 reason=_('%s already exists; refusing to overwrite it') %
                 path)
         fmt = self._new_volume_format(volume)
         try:
+            self._set_layout(layout, path)
             if fmt == 'qcow2':
                 self._create_qcow2_file(path, volume.size)
             elif self._is_thick(volume):
@@ -700,9 +954,18 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         LOG.info('Volume %s is restored from a backup: it becomes a raw '
                  'volume.', volume.id)
         path = self.local_path(volume)
-        self._delete(path)
-        self._create_sparsed_file(path, volume.size)
-        self._set_rw_permissions(path)
+        new_path = path + '.restore'
+        layout = self._volume_layout(volume)
+        self._delete(new_path)
+        try:
+            self._set_layout(layout, new_path)
+            self._create_sparsed_file(new_path, volume.size)
+            self._set_rw_permissions(new_path)
+            self._execute('mv', '-f', new_path, path,
+                          run_as_root=self._execute_as_root)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                self._delete_quietly(new_path)
         with volume.obj_as_admin():
             volume.admin_metadata['format'] = 'raw'
             volume.save()
@@ -874,7 +1137,9 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         # Validates the chain below the new overlay.
         self._qemu_img_info(backing_path, volume.name,
                             img_format=backing_fmt)
+        layout = self._volume_layout(volume)
         try:
+            self._set_layout(layout, new_snap_path)
             self._execute('qemu-img', 'create', '-f', 'qcow2',
                           '-b', backing_filename, '-F', backing_fmt,
                           new_snap_path, str(volume.size * units.Gi),
@@ -944,11 +1209,13 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         :param copy: writes the volume's file and returns its format
         """
         path = self.local_path(volume)
+        layout = self._volume_layout(volume)
         if os.path.lexists(path):
             raise lustre_client.LustreException(
                 reason=_('%s already exists; refusing to overwrite it') %
                 path)
         try:
+            self._set_layout(layout, path)
             fmt = copy()
             if fmt == 'raw' and self._is_thick(volume):
                 self._allocate(path, 0, volume.size * units.Gi)
@@ -1193,10 +1460,14 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             LOG.warning('%s exists; using generic migration.', dest)
             return False, None
         fmt = self._volume_format(volume)
+        layout = self._layout(
+            (volume.volume_type.extra_specs or {}) if volume.volume_type
+            else {}, host['capabilities'].get('ost_pool'))
         LOG.info('Migrating volume %(id)s from %(src)s to %(dest)s.',
                  {'id': volume.id, 'src': volume.provider_location,
                   'dest': device})
         try:
+            self._set_layout(layout, dest)
             image_utils.convert_image(
                 source, dest, fmt, src_format=fmt,
                 run_as_root=self._execute_as_root,
@@ -1210,6 +1481,51 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 self._delete_quietly(dest)
         self._delete(source)
         return True, {'provider_location': device}
+
+    # Keys of extra specs that only steer the scheduler.
+    _SCHEDULING_SPECS = ('volume_backend_name', 'ost_pool')
+
+    def retype(self, ctxt, volume, new_type, diff, host):
+        """Restripe a detached volume in place for its new type.
+
+        When the types differ only in Lustre layout specs (or, in OST-pool
+        mode, in OST pool), every file of the volume gets the new layout
+        with ``lfs migrate``: the data moves between OSTs inside Lustre,
+        and the volume keeps its id and file.  Anything else (another
+        share, thin or thick, an attached volume) is left to Cinder's
+        migration.
+
+        :returns: (retyped, model update)
+        """
+        changed = set(diff.get('extra_specs', {}))
+        other = {key for key in changed if not key.startswith('lustre:') and
+                 key not in self._SCHEDULING_SPECS and
+                 not key.startswith('capabilities:')}
+        found = self._pool(volume_utils.extract_host(host['host'],
+                                                     level='pool') or '')
+        if (other or diff.get('encryption') or found is None or
+                found[0] != volume.provider_location or
+                volume.status != 'retyping' or
+                volume.previous_status != 'available' or
+                self._is_volume_attached(volume)):
+            return False, None
+        new_layout = self._layout(new_type.extra_specs or {}, found[1])
+        if new_layout == self._volume_layout(volume):
+            return True, None
+        volume_dir = self._local_volume_dir(volume)
+        snap_info = self._read_info_file(
+            self._local_path_volume_info(volume), empty_if_missing=True)
+        names = {volume.name} | set(snap_info.values())
+        # An empty layout goes back to the fileset's default.
+        layout = new_layout or lustre_client.Layout.plain(0, 0)
+        LOG.info('Restriping volume %(id)s: %(layout)s.',
+                 {'id': volume.id,
+                  'layout': ' '.join(layout.setstripe_args())})
+        for name in sorted(names):
+            lustre_client.migrate(self._execute,
+                                  os.path.join(volume_dir, name), layout,
+                                  run_as_root=self._execute_as_root)
+        return True, None
 
     # Manage
 

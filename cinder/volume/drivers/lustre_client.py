@@ -26,7 +26,10 @@ Lustre volume driver and the Lustre backup driver:
   mount type;
 * :class:`Layout`, a file layout (stripe count and size, OST pool, or a
   composite PFL layout), validated and turned into ``lfs setstripe``
-  arguments, and :func:`setstripe`;
+  arguments;
+* the ``lfs`` commands the drivers run (:func:`setstripe`, :func:`migrate`,
+  :func:`pools`, :func:`pool_capacity`, :func:`is_lustre`,
+  :func:`client_version`) and small pure parsers of their output;
 * :func:`capacity` of a mounted fileset, without walking it.
 
 The drivers read as Cinder logic and never build a Lustre command line or
@@ -428,7 +431,7 @@ class Layout(tuple):
         return cls((component,))
 
     @classmethod
-    def composite(cls, spec):
+    def composite(cls, spec, what='layout'):
         """Parse a PFL component list such as ``-E 64M -c 1 -E -1 -c 4``.
 
         Each component starts with ``-E END`` (bytes with an optional K, M,
@@ -437,9 +440,17 @@ class Layout(tuple):
         increase, be multiples of 64 KiB, and the last must be the end of
         the file, so that every byte of a volume has a component.
 
+        :param what: what the list is called, for error messages
         :raises ValueError: saying which component is wrong and why
         """
-        words = str(spec).split()
+        try:
+            return cls(cls._components(str(spec).split()))
+        except ValueError as exc:
+            raise ValueError('%s: %s' % (what, exc))
+
+    @staticmethod
+    def _components(words):
+        """Parse the words of a PFL component list into Components."""
         components = []
         while words:
             flag = words.pop(0)
@@ -484,11 +495,19 @@ class Layout(tuple):
         if components[-1].end is not None:
             raise ValueError(_("the last PFL component must end at the end "
                                "of the file ('-E -1')"))
-        return cls(components)
+        return components
 
     @property
     def pools(self):
         return {c.pool for c in self if c.pool is not None}
+
+    def with_pool(self, pool):
+        """This layout, with ``pool`` for the components that name none."""
+        if not pool:
+            return self
+        if not self:
+            return Layout((Component(None, None, None, pool),))
+        return Layout(c if c.pool else c._replace(pool=pool) for c in self)
 
     def setstripe_args(self):
         if len(self) == 1 and self[0].end is None:
@@ -500,6 +519,63 @@ class Layout(tuple):
         return args
 
 
+# The client versions that brought what the drivers may use.
+FEATURES = {
+    'composite layouts (PFL)': (2, 10),
+    'coherent flock by default': (2, 12, 3),
+    'fallocate': (2, 14),
+    'SEEK_DATA/SEEK_HOLE': (2, 14),
+}
+
+
+def parse_version(text):
+    """Parse ``lfs --version`` output (``lfs 2.15.6``) into (2, 15, 6).
+
+    :returns: a tuple of ints, or None if there is no version in it
+    """
+    match = re.search(r'(\d+)\.(\d+)(?:\.(\d+))?', text or '')
+    if not match:
+        return None
+    return tuple(int(part) for part in match.groups() if part is not None)
+
+
+def format_version(version):
+    return '.'.join(str(part) for part in version)
+
+
+def parse_pool_list(text):
+    """Parse ``lfs pool_list FSNAME|PATH`` into the list of pool names.
+
+    The output is ``Pools from FSNAME:`` followed by ``FSNAME.POOL`` lines
+    (lctl-pool_list(8)).
+    """
+    pools = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith('Pools from'):
+            continue
+        _fsname, sep, pool = line.partition('.')
+        if sep and pool:
+            pools.append(pool)
+    return pools
+
+
+def parse_df_summary(text):
+    """Parse ``lfs df`` output into (total, available) bytes.
+
+    The ``filesystem_summary:`` line gives 1K-blocks, Used and Available
+    (lfs-df(1)); with ``--pool`` it sums the pool's OSTs only.
+
+    :raises ValueError: if the output has no summary line
+    """
+    for line in text.splitlines():
+        fields = line.split()
+        if fields and fields[0] == 'filesystem_summary:':
+            return int(fields[1]) * units.Ki, int(fields[3]) * units.Ki
+    raise ValueError(_('no filesystem_summary line in lfs df output: %r')
+                     % text[:200])
+
+
 def setstripe(execute, path, layout, run_as_root=False):
     """Give ``path`` a layout: a new empty file, or a directory's default.
 
@@ -508,6 +584,43 @@ def setstripe(execute, path, layout, run_as_root=False):
     """
     execute('lfs', 'setstripe', *layout.setstripe_args(), path,
             run_as_root=run_as_root)
+
+
+def migrate(execute, path, layout, run_as_root=False):
+    """Move a file's data to a new layout, in place (lfs-migrate(1)).
+
+    ``--non-block`` makes it fail with EBUSY, rather than wait or cut an
+    application off, if anything holds the file open.
+    """
+    execute('lfs', 'migrate', '--non-block', *layout.setstripe_args(), path,
+            run_as_root=run_as_root)
+
+
+def client_version(execute):
+    """The version of the Lustre client tools, or None if unknown."""
+    out, _err = execute('lfs', '--version')
+    return parse_version(out)
+
+
+def is_lustre(execute, path):
+    """Whether ``path`` is on a Lustre filesystem: lfs getname answers."""
+    try:
+        execute('lfs', 'getname', path)
+    except processutils.ProcessExecutionError:
+        return False
+    return True
+
+
+def pools(execute, mount_point):
+    """The OST pools of the filesystem mounted at ``mount_point``."""
+    out, _err = execute('lfs', 'pool_list', mount_point)
+    return parse_pool_list(out)
+
+
+def pool_capacity(execute, mount_point, pool):
+    """(total, available) bytes of one OST pool, from ``lfs df --pool``."""
+    out, _err = execute('lfs', 'df', '--pool', pool, mount_point)
+    return parse_df_summary(out)
 
 
 def capacity(path):

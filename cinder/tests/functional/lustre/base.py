@@ -145,6 +145,8 @@ class LustreFunctionalTestCase(test.TestCase):
         self.override_config('image_conversion_dir',
                              os.path.join(self.tmp, 'conversion'))
         self.override_config('state_path', self.tmp)
+        # Cleanups run last first: files go, then every mount under tmp.
+        self.addCleanup(self.unmount_all, self.tmp)
         self.shares_file = os.path.join(self.tmp, 'lustre_shares')
         self.write_shares(SHARE1, SHARE2)
         self.driver = self.make_driver()
@@ -172,7 +174,6 @@ class LustreFunctionalTestCase(test.TestCase):
                                      host='node@lustre')
         driver.do_setup(self.context)
         driver.check_for_setup_error()
-        self.addCleanup(self.unmount_all, driver.base)
         return driver
 
     def empty_shares(self):

@@ -46,8 +46,6 @@ class LustreBackupTestCase(base.LustreFunctionalTestCase):
                              os.path.join(self.tmp, 'backup_mount'))
         self.override_config('backup_file_size', 64 * MI)
         self.override_config('backup_compression_algorithm', 'none')
-        self.addCleanup(self.unmount_all,
-                        os.path.join(self.tmp, 'backup_mount'))
         self.mock_object(lustre_backup.volume_utils,
                          'notify_about_backup_usage')
         self.thin = self.volume_type('thin', **{'provisioning:type': 'thin'})
@@ -223,8 +221,6 @@ class LustreBackupTestCase(base.LustreFunctionalTestCase):
     def test_backup_share_mount_retried(self):
         self.override_config('backup_lustre_mount_point_base',
                              os.path.join(self.tmp, 'backup_mount2'))
-        self.addCleanup(self.unmount_all,
-                        os.path.join(self.tmp, 'backup_mount2'))
         self.standin.fault('lfs03', 'fail', '2')
         driver = lustre_backup.LustreBackupDriver(self.context)
         self.assertTrue(os.path.ismount(driver.backup_path))

@@ -376,13 +376,12 @@ class LustreDriverTestCase(test.TestCase):
         self.override_config('image_conversion_dir',
                              os.path.join(self.tmp, 'conversion'))
         self.context = context.get_admin_context()
-        self.mount_execute = mock.Mock(return_value=('', ''))
-        self.driver = lustre.LustreDriver(execute=self.mount_execute,
-                                          configuration=self.configuration)
-        self.execute = self.mock_object(self.driver, '_execute',
-                                        side_effect=self.fake_execute)
-        self.mock_object(self.driver._remotefsclient, '_read_mounts',
-                         return_value={})
+        self.mounts = {}
+        self.mount_execute = mock.Mock(side_effect=self.fake_mount)
+        self.mock_object(lustre_client.LustreMountClient, '_read_mounts',
+                         side_effect=lambda: dict(self.mounts))
+        self.driver = self.make_driver()
+        self.execute = self.driver._execute
         self.mock_object(lustre_client, 'find_mount_helper',
                          return_value='/sbin/mount.lustre')
         self.mock_object(lustre.time, 'sleep')
@@ -395,6 +394,18 @@ class LustreDriverTestCase(test.TestCase):
         os.makedirs(self.mnt)
         os.makedirs(self.mnt2)
 
+    def make_driver(self):
+        driver = lustre.LustreDriver(execute=self.mount_execute,
+                                     configuration=self.configuration)
+        self.mock_object(driver, '_execute', side_effect=self.fake_execute)
+        return driver
+
+    def fake_mount(self, *cmd, **kwargs):
+        """mount(8), recorded in the mount table the client reads."""
+        if cmd[0] == 'mount':
+            self.mounts[cmd[-1]] = cmd[-2]
+        return '', ''
+
     @staticmethod
     def fake_execute(*cmd, **kwargs):
         """Run the few commands whose effect on files later steps read."""
@@ -402,6 +413,8 @@ class LustreDriverTestCase(test.TestCase):
             open(cmd[2], 'w').close()
         elif cmd[0] == 'mv' and os.path.exists(cmd[-2]):
             os.rename(cmd[-2], cmd[-1])
+        elif cmd[:2] == ('lfs', '--version'):
+            return 'lfs 2.15.6\n', ''
         return '', ''
 
     def setup_driver(self):
@@ -457,7 +470,9 @@ class LustreDriverSetupTestCase(LustreDriverTestCase):
             ['lustre_shares_config', 'lustre_mount_point_base',
              'lustre_mount_options', 'lustre_mount_attempts',
              'lustre_sparsed_volumes', 'lustre_qcow2_volumes',
-             'lustre_snapshot_support', 'nas_secure_file_operations',
+             'lustre_snapshot_support', 'lustre_stripe_count',
+             'lustre_stripe_size', 'lustre_ost_pool', 'lustre_layout',
+             'lustre_ost_pools_as_pools', 'nas_secure_file_operations',
              'nas_secure_file_permissions', 'nas_mount_options'], names)
         for opt in lustre.LustreDriver.get_driver_options():
             self.assertGreater(len(opt.help), 30, opt.name)
@@ -467,7 +482,7 @@ class LustreDriverSetupTestCase(LustreDriverTestCase):
 
     def test_nas_mount_options_override(self):
         self.override_config('nas_mount_options', 'flock,noatime')
-        driver = lustre.LustreDriver(configuration=self.configuration)
+        driver = self.make_driver()
         self.assertEqual('flock,noatime',
                          driver._remotefsclient._mount_options)
 
@@ -543,10 +558,7 @@ class LustreDriverSetupTestCase(LustreDriverTestCase):
     @ddt.unpack
     def test_do_setup_warns_without_coherent_flock(self, options, warning):
         self.override_config('lustre_mount_options', options)
-        driver = lustre.LustreDriver(execute=self.mount_execute,
-                                     configuration=self.configuration)
-        self.mock_object(driver._remotefsclient, '_read_mounts',
-                         return_value={})
+        driver = self.make_driver()
         with mock.patch.object(lustre.LOG, 'warning') as warn:
             driver.do_setup(self.context)
         self.assertTrue(any(warning in c[0][0]
@@ -554,7 +566,7 @@ class LustreDriverSetupTestCase(LustreDriverTestCase):
 
     def test_do_setup_bad_mount_options(self):
         self.override_config('lustre_mount_options', 'flock,bogus=')
-        driver = lustre.LustreDriver(configuration=self.configuration)
+        driver = self.make_driver()
         exc = self.assertRaises(lustre_client.LustreConfigError,
                                 driver.do_setup, self.context)
         self.assertIn('lustre_mount_options', str(exc))
@@ -681,8 +693,11 @@ class LustreDriverStatsTestCase(LustreDriverTestCase):
     def test_get_pool(self):
         self.setup_driver()
         self.assertEqual('lfs02', self.driver.get_pool(
-            self.volume(share=SHARE2)))
-        self.assertIsNone(self.driver.get_pool(self.volume(share=None)))
+            self.volume(host='node@lustre#lfs02')))
+        self.assertEqual('lfs02', self.driver.get_pool(
+            self.volume(share=SHARE2, host='node@lustre')))
+        self.assertIsNone(self.driver.get_pool(
+            self.volume(share=None, host='node@lustre')))
 
     def test_find_share_by_pool(self):
         self.setup_driver()
@@ -1542,9 +1557,11 @@ class LustreDriverBackupTestCase(LustreDriverTestCase):
         data = self.driver.initialize_connection(volume, {})['data']
         self.assertEqual('raw', data['format'])
         self.assertEqual('raw', volume.admin_metadata['format'])
-        self.assertEqual([('rm', '-f', self.path),
-                          ('truncate', '-s', str(units.Gi), self.path),
-                          ('chmod', 'ugo+rw', self.path)],
+        new = self.path + '.restore'
+        self.assertEqual([('rm', '-f', new),
+                          ('truncate', '-s', str(units.Gi), new),
+                          ('chmod', 'ugo+rw', new),
+                          ('mv', '-f', new, self.path)],
                          self.commands())
 
     def test_restore_into_volume_with_snapshots_refused(self):
@@ -1827,3 +1844,434 @@ class LustreDriverMigrateTestCase(LustreDriverTestCase):
         self.assertEqual((False, None), self.driver.migrate_volume(
             self.context, self.volume(), self.host))
         self.convert.assert_not_called()
+
+
+SAMPLES = os.path.join(os.path.dirname(__file__), 'lustre_samples')
+
+
+def sample(name):
+    """A verbatim output of a Lustre manual page, kept as test data."""
+    with open(os.path.join(SAMPLES, name)) as f:
+        return f.read()
+
+
+@ddt.ddt
+class LfsParsersTestCase(test.TestCase):
+    """The parsers of lfs output, on the manual pages' own samples."""
+
+    @ddt.data('lfs-df.txt', 'lfs-df-only-summary.txt')
+    def test_df_summary(self, name):
+        self.assertEqual((626208 * units.Ki, 569088 * units.Ki),
+                         lustre_client.parse_df_summary(sample(name)))
+
+    def test_df_human_readable_is_refused(self):
+        # -h output has units the parser must not misread as KiB.
+        self.assertRaises(ValueError, lustre_client.parse_df_summary,
+                          sample('lfs-df-hv.txt'))
+
+    def test_df_without_summary(self):
+        self.assertRaises(ValueError, lustre_client.parse_df_summary,
+                          'df:/tmp Not a Lustre filesystem\n')
+
+    def test_pool_list(self):
+        self.assertEqual(['flash', 'remote'],
+                         lustre_client.parse_pool_list(
+                             sample('lctl-pool_list.txt')))
+        self.assertEqual([], lustre_client.parse_pool_list(
+            'Pools from testfs:\n'))
+
+    @ddt.data(('lfs 2.15.6\n', (2, 15, 6)), ('lfs 2.12.8_ddn3', (2, 12, 8)),
+              ('lfs 2.16', (2, 16)), ('', None), ('lfs version unknown',
+                                                  None))
+    @ddt.unpack
+    def test_version(self, output, expected):
+        self.assertEqual(expected, lustre_client.parse_version(output))
+
+    def test_with_pool(self):
+        plain = lustre_client.Layout.plain(2)
+        self.assertEqual(['-c', '2', '-p', 'flash'],
+                         plain.with_pool('flash').setstripe_args())
+        self.assertEqual(['-p', 'flash'], lustre_client.Layout.plain()
+                         .with_pool('flash').setstripe_args())
+        pfl = lustre_client.Layout.composite('-E 64M -p ssd -E -1 -c 4')
+        self.assertEqual(['-E', str(64 * units.Mi), '-p', 'ssd',
+                          '-E', '-1', '-c', '4', '-p', 'disk'],
+                         pfl.with_pool('disk').setstripe_args())
+        self.assertIs(plain, plain.with_pool(None))
+
+    def test_migrate_does_not_block(self):
+        execute = mock.Mock()
+        lustre_client.migrate(execute, '/mnt/x/vol',
+                              lustre_client.Layout.plain(4),
+                              run_as_root=True)
+        execute.assert_called_once_with('lfs', 'migrate', '--non-block',
+                                        '-c', '4', '/mnt/x/vol',
+                                        run_as_root=True)
+
+    def test_is_lustre(self):
+        execute = mock.Mock(return_value=('lfs01-ffff8f0c /mnt/x\n', ''))
+        self.assertTrue(lustre_client.is_lustre(execute, '/mnt/x'))
+        execute.side_effect = putils.ProcessExecutionError(
+            exit_code=25, stderr='lfs getname: cannot get lov name: '
+                                 'Inappropriate ioctl for device (25)')
+        self.assertFalse(lustre_client.is_lustre(execute, '/tmp'))
+
+
+@ddt.ddt
+class LustreDriverLayoutTestCase(LustreDriverTestCase):
+    """Layouts from volume types and backend defaults."""
+
+    def setUp(self):
+        super().setUp()
+        self.setup_driver()
+        self.path = os.path.join(self.mnt, VOLUME_NAME)
+
+    def layout(self, specs=None, ost_pool=None):
+        return self.driver._layout(specs or {}, ost_pool).setstripe_args()
+
+    def test_no_layout_asked(self):
+        self.assertEqual([], self.layout())
+        self.driver.create_volume(self.volume(fmt=None))
+        self.assertNotIn('lfs', [c[0] for c in self.commands()])
+
+    def test_type_stripes(self):
+        self.assertEqual(['-c', '4', '-S', str(units.Mi), '-p', 'flash'],
+                         self.layout({'lustre:stripe_count': '4',
+                                      'lustre:stripe_size': '1M',
+                                      'lustre:pool': 'flash'}))
+
+    def test_backend_defaults_complete_the_type(self):
+        self.override_config('lustre_stripe_count', 2)
+        self.override_config('lustre_stripe_size', '4M')
+        self.override_config('lustre_ost_pool', 'disk')
+        self.assertEqual(['-c', '2', '-S', str(4 * units.Mi), '-p', 'disk'],
+                         self.layout())
+        self.assertEqual(['-c', '8', '-S', str(4 * units.Mi), '-p', 'disk'],
+                         self.layout({'lustre:stripe_count': '8'}))
+
+    def test_type_pfl_layout(self):
+        self.override_config('lustre_stripe_count', 2)
+        self.assertEqual(['-E', str(64 * units.Mi), '-c', '1',
+                          '-E', '-1', '-c', '4'],
+                         self.layout({'lustre:layout':
+                                      '-E 64M -c 1 -E -1 -c 4'}))
+
+    def test_backend_pfl_layout_yields_to_type_stripes(self):
+        self.override_config('lustre_layout', '-E 1G -c 1 -E -1 -c -1')
+        self.assertEqual(['-E', str(units.Gi), '-c', '1', '-E', '-1', '-c',
+                          '-1'], self.layout())
+        self.assertEqual(['-c', '3'], self.layout(
+            {'lustre:stripe_count': '3'}))
+
+    @ddt.data(({'lustre:stripe_count': 'four'}, 'lustre:stripe_count'),
+              ({'lustre:stripe_count': '-5'}, 'lustre:stripe_count'),
+              ({'lustre:stripe_size': '3K'}, 'lustre:stripe_size'),
+              ({'lustre:pool': 'no such pool!'}, 'lustre:pool'),
+              ({'lustre:layout': '-E 64M -c 1'}, 'lustre:layout'),
+              ({'lustre:layout': '-c 4'}, 'lustre:layout'),
+              ({'lustre:layout': '-E -1', 'lustre:stripe_count': '2'},
+               'cannot be combined'))
+    @ddt.unpack
+    def test_bad_spec_names_it(self, specs, name):
+        exc = self.assertRaises(exception.InvalidVolumeType,
+                                self.driver._layout, specs)
+        self.assertIn(name, str(exc))
+
+    def test_bad_spec_creates_nothing(self):
+        volume = self.volume(fmt=None, specs={'lustre:stripe_size': '1K'})
+        self.assertRaises(exception.InvalidVolumeType,
+                          self.driver.create_volume, volume)
+        self.assertEqual([], self.commands())
+        self.assertFalse(os.path.exists(self.path))
+
+    @ddt.data('lustre_stripe_size', 'lustre_layout')
+    def test_bad_backend_default_fails_setup(self, option):
+        self.override_config(option, '1K')
+        self.assertRaises(lustre_client.LustreConfigError,
+                          self.make_driver().do_setup, self.context)
+
+    @ddt.data((None, 'truncate'), ('thick', 'fallocate'))
+    @ddt.unpack
+    def test_layout_set_before_allocation(self, provisioning, command):
+        specs = {'lustre:stripe_count': '4'}
+        if provisioning:
+            specs['provisioning:type'] = provisioning
+        self.driver.create_volume(self.volume(fmt=None, specs=specs))
+        self.assertEqual([('lfs', 'setstripe', '-c', '4', self.path),
+                          command], [self.commands()[0],
+                                     self.commands()[1][0]])
+        self.assertTrue(self.execute.call_args_list[0][1]['run_as_root'])
+
+    def test_qcow2_volume_layout(self):
+        self.override_config('lustre_qcow2_volumes', True)
+        self.driver.create_volume(self.volume(
+            fmt=None, specs={'lustre:pool': 'flash'}))
+        self.assertEqual([('lfs', 'setstripe', '-p', 'flash', self.path),
+                          'qemu-img'], [self.commands()[0],
+                                        self.commands()[1][0]])
+
+    def test_failed_layout_leaves_nothing(self):
+        self.execute.side_effect = [putils.ProcessExecutionError(
+            exit_code=22, stderr="lfs setstripe: pool 'lfs01.x' does not "
+                                 "exist: Invalid argument (22)"), ('', '')]
+        exc = self.assertRaises(lustre_client.LustreException,
+                                self.driver.create_volume,
+                                self.volume(fmt=None,
+                                            specs={'lustre:pool': 'x'}))
+        self.assertIn('does not exist', str(exc))
+        self.assertEqual(('rm', '-f', self.path), self.commands()[-1])
+
+    def test_snapshot_overlay_keeps_the_layout(self):
+        self.mock_object(image_utils, 'qemu_img_info',
+                         return_value=qemu_info())
+        volume = self.volume(specs={'lustre:stripe_count': '2'})
+        self.driver.create_snapshot(self.snapshot(volume))
+        overlay = self.path + '.' + fake.SNAPSHOT_ID
+        self.assertEqual(('lfs', 'setstripe', '-c', '2', overlay),
+                         self.commands()[0])
+        self.assertEqual('qemu-img', self.commands()[1][0])
+
+    def test_clone_gets_its_own_layout(self):
+        self.mock_object(image_utils, 'qemu_img_info',
+                         return_value=qemu_info())
+        self.mock_object(image_utils, 'convert_image')
+        self.mock_object(self.driver, '_create_snapshot')
+        self.mock_object(self.driver, '_delete_snapshot')
+        self.mock_object(objects.Snapshot, 'create')
+        self.mock_object(objects.Snapshot, 'save')
+        self.mock_object(objects.Snapshot, 'destroy')
+        self.mock_object(self.driver, '_read_info_file',
+                         return_value={fake.SNAPSHOT_ID: 'x'})
+        dest = self.volume(id=fake.VOLUME2_ID, fmt=None,
+                           specs={'lustre:stripe_count': '-1'})
+        self.mock_object(self.driver, '_copy_volume_from_snapshot',
+                         return_value='raw')
+        self.driver.create_cloned_volume(dest, self.volume())
+        self.assertEqual(('lfs', 'setstripe', '-c', '-1',
+                          os.path.join(self.mnt, dest.name)),
+                         self.commands()[0])
+
+
+@ddt.ddt
+class LustreDriverOstPoolsTestCase(LustreDriverTestCase):
+    """OST pools reported as Cinder pools."""
+
+    def setUp(self):
+        super().setUp()
+        self.override_config('lustre_ost_pools_as_pools', True)
+        self.pools = {self.mnt: 'Pools from lfs01:\nlfs01.flash\n'
+                                'lfs01.disk\n',
+                      self.mnt2: 'Pools from lfs02:\n'}
+        self.df = {'flash': 'filesystem_summary: 1048576 0 524288 50% x\n',
+                   'disk': 'filesystem_summary: 10485760 0 10485760 0% x\n'}
+
+        def execute(*cmd, **kwargs):
+            if cmd[:2] == ('lfs', 'pool_list'):
+                return self.pools[cmd[2]], ''
+            if cmd[:2] == ('lfs', 'df'):
+                return self.df[cmd[3]], ''
+            return self.fake_execute(*cmd, **kwargs)
+        self.execute.side_effect = execute
+        self.setup_driver()
+
+    def test_one_cinder_pool_per_ost_pool(self):
+        stats = self.driver.get_volume_stats(refresh=True)
+        pools = {p['pool_name']: p for p in stats['pools']}
+        self.assertEqual({'lfs01/cinder.flash', 'lfs01/cinder.disk',
+                          'lfs02'}, set(pools))
+        self.assertEqual(1, pools['lfs01/cinder.flash']['total_capacity_gb'])
+        self.assertEqual(0.5, pools['lfs01/cinder.flash']['free_capacity_gb'])
+        self.assertEqual(10, pools['lfs01/cinder.disk']['free_capacity_gb'])
+        self.assertEqual('flash', pools['lfs01/cinder.flash']['ost_pool'])
+        self.assertEqual('-p flash',
+                         pools['lfs01/cinder.flash']['lustre_layout'])
+        self.assertNotIn('ost_pool', pools['lfs02'])
+        self.assertEqual('2.15.6', stats['lustre_version'])
+        # Stats run lfs a fixed number of times, whatever the volumes.
+        self.assertEqual(
+            [('lfs', 'pool_list', self.mnt),
+             ('lfs', 'df', '--pool', 'flash', self.mnt),
+             ('lfs', 'df', '--pool', 'disk', self.mnt),
+             ('lfs', 'pool_list', self.mnt2)], self.commands())
+
+    def test_volume_placed_in_ost_pool(self):
+        volume = self.volume(fmt=None, host='node@lustre#lfs01/cinder.flash')
+        self.assertEqual({'provider_location': SHARE},
+                         self.driver.create_volume(volume))
+        self.assertEqual(('lfs', 'setstripe', '-p', 'flash',
+                          os.path.join(self.mnt, VOLUME_NAME)),
+                         self.commands()[0])
+
+    def test_type_pool_disagreeing_with_placement(self):
+        volume = self.volume(fmt=None, host='node@lustre#lfs01/cinder.flash',
+                             specs={'lustre:pool': 'disk'})
+        exc = self.assertRaises(exception.InvalidVolumeType,
+                                self.driver.create_volume, volume)
+        self.assertIn('ost_pool=disk', str(exc))
+
+    def test_unreadable_pools_report_the_share(self):
+        self.pools[self.mnt] = None
+        self.execute.side_effect = putils.ProcessExecutionError(exit_code=2)
+        stats = self.driver.get_volume_stats(refresh=True)
+        self.assertEqual(['lfs01/cinder', 'lfs02'],
+                         [p['pool_name'] for p in stats['pools']])
+
+
+@ddt.ddt
+class LustreDriverClientTestCase(LustreDriverTestCase):
+    """The Lustre client: tools, version and filesystem checks."""
+
+    def answer(self, version=None, getname_fails=(), lfs_missing=False):
+        def execute(*cmd, **kwargs):
+            if cmd[0] == 'lfs' and lfs_missing:
+                raise OSError(2, 'No such file or directory')
+            if cmd[:2] == ('lfs', '--version'):
+                return 'lfs %s\n' % version, ''
+            if cmd[:2] == ('lfs', 'getname') and cmd[2] in getname_fails:
+                raise putils.ProcessExecutionError(exit_code=25)
+            return self.fake_execute(*cmd, **kwargs)
+        self.execute.side_effect = execute
+
+    def test_share_that_is_not_lustre_is_not_used(self):
+        self.answer('2.15.6', getname_fails=(self.mnt2,))
+        self.driver.do_setup(self.context)
+        self.assertEqual([SHARE], self.driver._mounted_shares)
+
+    def test_lustre_checked_once_per_mount(self):
+        self.answer('2.15.6')
+        self.driver.do_setup(self.context)
+        self.driver._ensure_shares_mounted()
+        getnames = [c for c in self.commands() if c[:2] == ('lfs',
+                                                            'getname')]
+        self.assertEqual(2, len(getnames))
+
+    def test_remount_is_checked_again(self):
+        self.answer('2.15.6')
+        self.driver.do_setup(self.context)
+        del self.mounts[self.mnt]
+        self.answer('2.15.6', getname_fails=(self.mnt,))
+        self.driver._ensure_shares_mounted()
+        self.assertEqual([SHARE2], self.driver._mounted_shares)
+
+    @ddt.data(('2.12.8', 'fallocate'), ('2.11.0', 'coherent flock'))
+    @ddt.unpack
+    def test_old_client_warns(self, version, feature):
+        self.answer(version)
+        with mock.patch.object(lustre.LOG, 'warning') as warning:
+            self.driver.do_setup(self.context)
+        self.assertTrue(any(feature in c[0][1]['feature']
+                            for c in warning.call_args_list
+                            if isinstance(c[0][1], dict) and
+                            'feature' in c[0][1]))
+
+    def test_old_client_refuses_pfl(self):
+        self.override_config('lustre_layout', '-E 1G -c 1 -E -1 -c 2')
+        self.answer('2.9.0')
+        exc = self.assertRaises(lustre_client.LustreConfigError,
+                                self.driver.do_setup, self.context)
+        self.assertIn('2.10', str(exc))
+
+    def test_without_lfs_layouts_are_refused(self):
+        self.override_config('lustre_stripe_count', 4)
+        self.answer(lfs_missing=True)
+        exc = self.assertRaises(lustre_client.LustreException,
+                                self.driver.do_setup, self.context)
+        self.assertIn('lfs', str(exc))
+
+    def test_without_lfs_plain_volumes_still_work(self):
+        self.answer(lfs_missing=True)
+        self.driver.do_setup(self.context)
+        self.assertEqual([SHARE, SHARE2], self.driver._mounted_shares)
+        stats = self.driver.get_volume_stats(refresh=True)
+        self.assertEqual('unknown', stats['lustre_version'])
+
+
+@ddt.ddt
+class LustreDriverRetypeTestCase(LustreDriverTestCase):
+    """Retype by restriping in place."""
+
+    def setUp(self):
+        super().setUp()
+        self.setup_driver()
+        self.path = os.path.join(self.mnt, VOLUME_NAME)
+        self.host = {'host': 'node@lustre#lfs01/cinder'}
+        self.new_type = fake_volume.fake_volume_type_obj(
+            self.context, extra_specs={'lustre:stripe_count': '8',
+                                       'lustre:pool': 'flash'})
+        self.diff = {'extra_specs': {'lustre:stripe_count': (None, '8'),
+                                     'lustre:pool': (None, 'flash')},
+                     'qos_specs': {}, 'encryption': {}}
+
+    def retyping(self, **kwargs):
+        kwargs.setdefault('status', 'retyping')
+        kwargs.setdefault('previous_status', 'available')
+        return self.volume(**kwargs)
+
+    def test_retype_restripes_every_file(self):
+        volume = self.retyping(fmt='qcow2')
+        self.write_info(volume, {'active': VOLUME_NAME + '.' +
+                                 fake.SNAPSHOT_ID,
+                                 fake.SNAPSHOT_ID: VOLUME_NAME + '.' +
+                                 fake.SNAPSHOT_ID})
+        self.assertEqual((True, None), self.driver.retype(
+            self.context, volume, self.new_type, self.diff, self.host))
+        self.assertEqual(
+            [('lfs', 'migrate', '--non-block', '-c', '8', '-p', 'flash',
+              self.path),
+             ('lfs', 'migrate', '--non-block', '-c', '8', '-p', 'flash',
+              self.path + '.' + fake.SNAPSHOT_ID)], self.commands())
+
+    def test_retype_to_default_layout(self):
+        volume = self.retyping(specs={'lustre:stripe_count': '8'})
+        new_type = fake_volume.fake_volume_type_obj(self.context,
+                                                    extra_specs={})
+        self.driver.retype(self.context, volume, new_type,
+                           {'extra_specs': {'lustre:stripe_count':
+                                            ('8', None)}}, self.host)
+        self.assertEqual([('lfs', 'migrate', '--non-block', '-c', '0',
+                           '-S', '0', self.path)], self.commands())
+
+    def test_same_layout_needs_nothing(self):
+        volume = self.retyping(specs={'lustre:stripe_count': '8',
+                                      'lustre:pool': 'flash'})
+        self.assertEqual((True, None), self.driver.retype(
+            self.context, volume, self.new_type,
+            {'extra_specs': {'capabilities:x': ('1', '2')}}, self.host))
+        self.assertEqual([], self.commands())
+
+    @ddt.data({'attach_status': 'attached'},
+              {'previous_status': 'in-use'},
+              {'share': SHARE2})
+    def test_generic_path_for_attached_or_moved_volumes(self, fields_):
+        volume = self.retyping(**fields_)
+        self.assertEqual((False, None), self.driver.retype(
+            self.context, volume, self.new_type, self.diff, self.host))
+        self.assertEqual([], self.commands())
+
+    @ddt.data('provisioning:type', 'multiattach', 'volume_format')
+    def test_generic_path_for_other_specs(self, key):
+        diff = {'extra_specs': dict(self.diff['extra_specs'],
+                                    **{key: ('a', 'b')})}
+        self.assertEqual((False, None), self.driver.retype(
+            self.context, self.retyping(), self.new_type, diff, self.host))
+
+    def test_generic_path_for_another_share(self):
+        self.assertEqual((False, None), self.driver.retype(
+            self.context, self.retyping(), self.new_type, self.diff,
+            {'host': 'node@lustre#lfs02'}))
+
+    def test_bad_new_layout(self):
+        new_type = fake_volume.fake_volume_type_obj(
+            self.context, extra_specs={'lustre:stripe_size': '1K'})
+        self.assertRaises(exception.InvalidVolumeType, self.driver.retype,
+                          self.context, self.retyping(), new_type,
+                          {'extra_specs': {'lustre:stripe_size':
+                                           (None, '1K')}}, self.host)
+
+    def test_busy_file_fails_the_retype(self):
+        self.execute.side_effect = putils.ProcessExecutionError(
+            exit_code=16, stderr='cannot get lease: Device or resource '
+                                 'busy')
+        self.assertRaises(putils.ProcessExecutionError, self.driver.retype,
+                          self.context, self.retyping(), self.new_type,
+                          self.diff, self.host)
