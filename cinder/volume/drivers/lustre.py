@@ -27,6 +27,7 @@ import math
 import os
 import re
 import stat
+import subprocess
 import time
 
 from os_brick import exception as brick_exception
@@ -80,6 +81,14 @@ lustre_opts = [
                min=1,
                help='How many times to try mounting a fileset before '
                     'reporting it unavailable.'),
+    cfg.IntOpt('lustre_mount_timeout',
+               default=300,
+               min=1,
+               help='Seconds a mount of a fileset may take before it is '
+                    'reported as failed. mount.lustre keeps trying an '
+                    'unreachable MGS for minutes; a mount that times out '
+                    'is not retried, and is found mounted later if it '
+                    'succeeds in the end.'),
     cfg.BoolOpt('lustre_sparsed_volumes',
                 default=True,
                 help='Create volumes thin (sparse files, or qcow2 if '
@@ -403,9 +412,18 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             try:
                 if not self._remotefsclient.is_mounted(device):
                     self._lustre_mounts.discard(mount_point)
-                    self._remotefsclient.mount(device, flags)
+                    self._remotefsclient.mount(
+                        device, flags,
+                        timeout=self.configuration.lustre_mount_timeout)
                 self._check_is_lustre(device, mount_point)
                 return
+            except subprocess.TimeoutExpired:
+                raise lustre_client.LustreException(
+                    reason=_('mounting %(share)s did not finish within '
+                             '%(timeout)d seconds (lustre_mount_timeout); is '
+                             'the MGS reachable?') %
+                    {'share': device,
+                     'timeout': self.configuration.lustre_mount_timeout})
             except (putils.ProcessExecutionError,
                     brick_exception.BrickException, OSError) as exc:
                 error = _error_text(exc)
@@ -827,6 +845,17 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                       'count=%d' % ((end - start) // units.Mi),
                       'conv=notrunc', run_as_root=self._execute_as_root)
 
+    def _set_rw_permissions(self, path):
+        """Make a volume file readable and writable by owner and group only.
+
+        The RemoteFS base class opens files to everyone (666) unless
+        nas_secure_file_permissions is true, for NFS servers that squash
+        root.  Lustre volume files are never world-readable: QEMU gets
+        access through libvirt's dynamic ownership, the volume service
+        through root or its own ownership.
+        """
+        self._execute('chmod', '660', path, run_as_root=self._execute_as_root)
+
     def _delete_quietly(self, path):
         try:
             self._delete(path)
@@ -1111,6 +1140,10 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         self._execute('truncate', '-s0', tmp_path,
                       run_as_root=self._execute_as_root)
         self._set_rw_permissions(tmp_path)
+        if self._execute_as_root and os.geteuid() != 0:
+            # Created by root: the service itself writes and reads it.
+            self._execute('chown', '%d:%d' % (os.geteuid(), os.getegid()),
+                          tmp_path, run_as_root=True)
         with open(tmp_path, 'w') as tmp:
             json.dump(snap_info, tmp, indent=1, sort_keys=True)
             tmp.flush()

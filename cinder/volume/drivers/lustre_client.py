@@ -309,11 +309,13 @@ class LustreMountClient(remotefs_brick.RemoteFsClient):
     def is_mounted(self, device):
         return self.get_mount_point(device) in self._read_mounts()
 
-    def mount(self, device, flags=None):
+    def mount(self, device, flags=None, timeout=None):
         """Mount a Lustre fileset at its mount point, unless it is there.
 
         :param device: the device string, e.g. ``10.0.0.1@tcp:/lfs01``
         :param flags: extra mount(8) arguments, e.g. ``['-o', 'noatime']``
+        :param timeout: seconds to wait for mount(8), if not forever
+        :raises subprocess.TimeoutExpired: when it does not finish in time
         """
         mount_path = self.get_mount_point(device)
         if mount_path in self._read_mounts():
@@ -325,9 +327,10 @@ class LustreMountClient(remotefs_brick.RemoteFsClient):
             cmd.extend(['-o', self._mount_options])
         cmd.extend(flags or [])
         cmd.extend([device, mount_path])
+        kwargs = {'timeout': timeout} if timeout else {}
         try:
             self._execute(*cmd, root_helper=self._root_helper,
-                          run_as_root=True, check_exit_code=0)
+                          run_as_root=True, check_exit_code=0, **kwargs)
         except processutils.ProcessExecutionError:
             # cinder-volume and cinder-backup on one host may race to mount
             # the same fileset; the loser fails with "already mounted".

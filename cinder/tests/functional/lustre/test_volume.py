@@ -16,6 +16,7 @@
 """The volume driver on stand-in shares: the guest's bytes, read back."""
 
 import os
+import time
 
 import ddt
 from oslo_concurrency import processutils as putils
@@ -362,3 +363,31 @@ class LustreVolumeTestCase(base.LustreFunctionalTestCase):
                               base.SHARE2}})
         self.assertEqual([], self.files(base.SHARE2))
         self.assertGuestSees(volume)
+
+    def test_hanging_mount_is_bounded_and_found_later(self):
+        self.standin.fault('lfs02', 'hang', '6')
+        start = time.monotonic()
+        driver = self.make_driver(
+            lustre_mount_timeout=2,
+            lustre_mount_point_base=os.path.join(self.tmp, 'mnt-hang'))
+        self.assertLess(time.monotonic() - start, 5)
+        self.assertEqual([base.SHARE1], driver._mounted_shares)
+        # The helper goes on in the background; once it has mounted the
+        # fileset, the driver uses it.
+        mount_point = driver._get_mount_point_for_share(base.SHARE2)
+        for _i in range(30):
+            if os.path.ismount(mount_point):
+                break
+            time.sleep(0.5)
+        driver._ensure_shares_mounted()
+        self.assertEqual([base.SHARE1, base.SHARE2], driver._mounted_shares)
+
+    @ddt.data('true', 'false')
+    def test_volume_files_are_not_world_readable(self, secure):
+        self.driver = self.make_driver(nas_secure_file_permissions=secure)
+        volume = self.create_volume(vtype=self.thin)
+        snapshot = self.create_snapshot(volume)
+        for path in (self.driver.local_path(volume),
+                     self.driver._get_new_snap_path(snapshot),
+                     self.driver._local_path_volume_info(volume)):
+            self.assertEqual(0o660, os.stat(path).st_mode & 0o777, path)

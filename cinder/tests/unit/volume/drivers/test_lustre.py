@@ -19,6 +19,7 @@ import collections
 import hashlib
 import json
 import os
+import subprocess
 from unittest import mock
 
 import ddt
@@ -469,8 +470,9 @@ class LustreDriverSetupTestCase(LustreDriverTestCase):
         self.assertEqual(
             ['lustre_shares_config', 'lustre_mount_point_base',
              'lustre_mount_options', 'lustre_mount_attempts',
-             'lustre_sparsed_volumes', 'lustre_qcow2_volumes',
-             'lustre_snapshot_support', 'lustre_stripe_count',
+             'lustre_mount_timeout', 'lustre_sparsed_volumes',
+             'lustre_qcow2_volumes', 'lustre_snapshot_support',
+             'lustre_stripe_count',
              'lustre_stripe_size', 'lustre_ost_pool', 'lustre_layout',
              'lustre_ost_pools_as_pools', 'nas_secure_file_operations',
              'nas_secure_file_permissions', 'nas_mount_options'], names)
@@ -603,6 +605,23 @@ class LustreDriverSetupTestCase(LustreDriverTestCase):
                                 self.driver._ensure_share_mounted, SHARE)
         self.assertIn('after 3 attempts', str(exc))
         self.assertIn('Is the MGS running?', str(exc))
+
+    def test_mount_that_hangs_is_bounded(self):
+        self.override_config('lustre_mount_timeout', 42)
+        self.driver._load_shares_config(self.shares_file)
+
+        def execute(*cmd, **kwargs):
+            if cmd[0] == 'mount':
+                self.assertEqual(42, kwargs['timeout'])
+                raise subprocess.TimeoutExpired(cmd, 42)
+            return '', ''
+        self.mount_execute.side_effect = execute
+        exc = self.assertRaises(lustre_client.LustreException,
+                                self.driver._ensure_share_mounted, SHARE)
+        self.assertIn('within 42 seconds', str(exc))
+        # A mount that may still finish is not started twice.
+        self.assertEqual(1, len([c for c in self.mount_execute.call_args_list
+                                 if c[0][0] == 'mount']))
 
     def test_ensure_share_mounted_transient_failure(self):
         self.driver._load_shares_config(self.shares_file)
@@ -755,7 +774,7 @@ class LustreDriverVolumeTestCase(LustreDriverTestCase):
         else:
             expected = ('fallocate', '--offset', '0', '--length',
                         str(2 * units.Gi), self.path)
-        self.assertEqual([expected, ('chmod', 'ugo+rw', self.path)],
+        self.assertEqual([expected, ('chmod', '660', self.path)],
                          self.commands())
         self.assertEqual('raw', volume.admin_metadata['format'])
 
@@ -781,10 +800,12 @@ class LustreDriverVolumeTestCase(LustreDriverTestCase):
         self.assertEqual({'provider_location': SHARE2},
                          self.driver.create_volume(volume))
 
-    def test_create_volume_secure_permissions(self):
-        self.configuration.nas_secure_file_permissions = 'true'
+    @ddt.data('true', 'false')
+    def test_volume_files_are_never_world_readable(self, secure):
+        self.configuration.nas_secure_file_permissions = secure
         self.driver.create_volume(self.volume(fmt=None))
         self.assertIn(('chmod', '660', self.path), self.commands())
+        self.assertNotIn('ugo+rw', str(self.commands()))
 
     def test_create_thick_volume_without_fallocate_writes_zeros(self):
         self.override_config('lustre_sparsed_volumes', False)
@@ -1082,11 +1103,20 @@ class LustreDriverSnapshotTestCase(LustreDriverTestCase):
             self.driver._write_info_file(info_path, {'active': 'x', 's': 'x'})
         fsync.assert_called_once()
         self.assertEqual([('truncate', '-s0', info_path + '.tmp'),
-                          ('chmod', 'ugo+rw', info_path + '.tmp'),
+                          ('chmod', '660', info_path + '.tmp'),
                           ('mv', '-f', info_path + '.tmp', info_path)],
                          self.commands())
         with open(info_path) as f:
             self.assertEqual({'active': 'x', 's': 'x'}, json.load(f))
+
+    def test_info_file_belongs_to_the_service(self):
+        info_path = self.path + '.info'
+        self.mock_object(lustre.os, 'geteuid', return_value=1000)
+        self.mock_object(lustre.os, 'getegid', return_value=1001)
+        self.mock_object(lustre.os, 'fsync')
+        self.driver._write_info_file(info_path, {'active': 'x', 's': 'x'})
+        self.assertIn(('chown', '1000:1001', info_path + '.tmp'),
+                      self.commands())
 
     def test_info_file_needs_active(self):
         self.assertRaises(exception.RemoteFSException,
@@ -1177,7 +1207,7 @@ class LustreDriverSnapshotTestCase(LustreDriverTestCase):
             ('rm', '-f', overlay_path + '.tmp'),
             ('qemu-img', 'create', '-f', 'qcow2', '-b', VOLUME_NAME, '-F',
              'raw', overlay_path + '.tmp', str(units.Gi)),
-            ('chmod', 'ugo+rw', overlay_path + '.tmp'),
+            ('chmod', '660', overlay_path + '.tmp'),
             ('mv', '-f', overlay_path + '.tmp', overlay_path)],
             self.commands())
 
@@ -1257,7 +1287,7 @@ class LustreDriverCopyTestCase(LustreDriverTestCase):
             os.path.join(self.mnt, VOLUME_NAME), self.dest_path, fmt,
             src_format='raw', run_as_root=True, data=mock.ANY)
         self.assertEqual(fmt, self.dest.admin_metadata['format'])
-        expected = [('chmod', 'ugo+rw', self.dest_path)]
+        expected = [('chmod', '660', self.dest_path)]
         if thick:
             expected.insert(0, ('fallocate', '--offset', '0', '--length',
                                 str(units.Gi), self.dest_path))
@@ -1560,7 +1590,7 @@ class LustreDriverBackupTestCase(LustreDriverTestCase):
         new = self.path + '.restore'
         self.assertEqual([('rm', '-f', new),
                           ('truncate', '-s', str(units.Gi), new),
-                          ('chmod', 'ugo+rw', new),
+                          ('chmod', '660', new),
                           ('mv', '-f', new, self.path)],
                          self.commands())
 
@@ -1662,7 +1692,7 @@ class LustreDriverManageTestCase(LustreDriverTestCase):
         update = self.driver.manage_existing(
             volume, {'source-name': '%s/golden.qcow2' % SHARE})
         self.assertEqual({'provider_location': SHARE}, update)
-        self.assertEqual([('chmod', 'ugo+rw', path),
+        self.assertEqual([('chmod', '660', path),
                           ('mv', path, os.path.join(self.mnt, VOLUME_NAME))],
                          self.commands())
         self.assertEqual('qcow2', volume.admin_metadata['format'])
@@ -1776,7 +1806,7 @@ class LustreDriverMigrateTestCase(LustreDriverTestCase):
                                              src_format='raw',
                                              run_as_root=True,
                                              data=mock.ANY)
-        self.assertEqual([('chmod', 'ugo+rw', dest), ('rm', '-f', source)],
+        self.assertEqual([('chmod', '660', dest), ('rm', '-f', source)],
                          self.commands())
 
     def test_migrate_to_a_share_of_another_backend(self):
