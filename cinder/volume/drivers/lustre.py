@@ -239,6 +239,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 {'helper': lustre_client.MOUNT_HELPER,
                  'dirs': ', '.join(lustre_client.MOUNT_HELPER_DIRS)})
         self._check_mount_point_base()
+        self._check_layout_options()
         self._check_client()
         self._ensure_shares_mounted()
         if not self._mounted_shares:
@@ -291,12 +292,23 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                         {'have': lustre_client.format_version(version),
                          'feature': feature,
                          'need': lustre_client.format_version(needed)})
-        # Refuse bad layout defaults now, not at the first volume.
-        try:
-            self._layout({})
-        except exception.InvalidVolumeType as exc:
-            raise lustre_client.LustreConfigError(source='lustre_layout',
-                                                  reason=exc.msg)
+
+    def _check_layout_options(self):
+        """Refuse bad layout defaults now, not at the first volume."""
+        conf = self.configuration
+        checks = (('lustre_stripe_count', lustre_client.check_stripe_count),
+                  ('lustre_stripe_size', lustre_client.check_stripe_size),
+                  ('lustre_ost_pool', lustre_client.check_pool),
+                  ('lustre_layout', lustre_client.Layout.composite))
+        for option, check in checks:
+            value = getattr(conf, option)
+            if value in (None, ''):
+                continue
+            try:
+                check(value, option)
+            except ValueError as exc:
+                raise lustre_client.LustreConfigError(source=option,
+                                                      reason=exc)
 
     def _uses_lfs(self):
         conf = self.configuration
@@ -656,6 +668,13 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         :raises InvalidVolumeType: naming the spec that is wrong
         """
         conf = self.configuration
+
+        def setting(spec, option):
+            """(name, value) of a spec, or of the backend option for it."""
+            if spec in specs:
+                return spec, specs[spec]
+            return option, getattr(conf, option)
+
         try:
             pool = specs.get('lustre:pool')
             if pool is not None:
@@ -682,15 +701,15 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 layout = lustre_client.Layout.composite(conf.lustre_layout,
                                                         'lustre_layout')
             else:
-                count = specs.get('lustre:stripe_count',
-                                  conf.lustre_stripe_count)
-                size = specs.get('lustre:stripe_size',
-                                 conf.lustre_stripe_size)
+                count_name, count = setting('lustre:stripe_count',
+                                            'lustre_stripe_count')
+                size_name, size = setting('lustre:stripe_size',
+                                          'lustre_stripe_size')
                 layout = lustre_client.Layout.plain(
-                    None if count is None else lustre_client.
-                    check_stripe_count(count, 'lustre:stripe_count'),
-                    None if size in (None, '') else lustre_client.
-                    check_stripe_size(size, 'lustre:stripe_size'))
+                    None if count is None else
+                    lustre_client.check_stripe_count(count, count_name),
+                    None if size in (None, '') else
+                    lustre_client.check_stripe_size(size, size_name))
             return layout.with_pool(pool)
         except ValueError as exc:
             raise exception.InvalidVolumeType(reason=str(exc))
@@ -890,9 +909,11 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                      if name.startswith(volume.name + '.')}
         names.update((volume.name, os.path.basename(info_path) + '.tmp'))
         names.discard(os.path.basename(info_path))
-        for name in sorted(names):
-            self._delete(os.path.join(volume_dir, name))
-        self._delete(info_path)
+        # Each removal is a root command: skip the files that are not there.
+        for name in sorted(names) + [os.path.basename(info_path)]:
+            path = os.path.join(volume_dir, name)
+            if os.path.lexists(path):
+                self._delete(path)
 
     # Attach
 

@@ -59,9 +59,10 @@ FILESYSTEMS = {
     'lfs01': ('8G', 4, 'flash:0-1 disk:2-3'),
     'lfs02': ('600M', 2, ''),
     'lfs03': ('8G', 4, ''),
+    'lfs04': ('300M', 2, ''),
 }
 FILESETS = (('lfs01', '/cinder'), ('lfs01', '/cinder-b'),
-            ('lfs03', '/backup'))
+            ('lfs03', '/backup'), ('lfs04', '/backup'))
 
 
 def run(*cmd, check=True, env=None):

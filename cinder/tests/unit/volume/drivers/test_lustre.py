@@ -414,6 +414,8 @@ class LustreDriverTestCase(test.TestCase):
             open(cmd[2], 'w').close()
         elif cmd[0] == 'mv' and os.path.exists(cmd[-2]):
             os.rename(cmd[-2], cmd[-1])
+        elif cmd[:2] == ('rm', '-f') and os.path.lexists(cmd[2]):
+            os.unlink(cmd[2])
         elif cmd[:2] == ('lfs', '--version'):
             return 'lfs 2.15.6\n', ''
         return '', ''
@@ -847,17 +849,20 @@ class LustreDriverVolumeTestCase(LustreDriverTestCase):
         self.assertEqual([], self.commands())
 
     def test_delete_volume(self):
+        self.touch(VOLUME_NAME)
         self.driver.delete_volume(self.volume())
-        self.assertEqual([('rm', '-f', self.path),
-                          ('rm', '-f', self.path + '.info.tmp'),
-                          ('rm', '-f', self.path + '.info')],
-                         self.commands())
+        # One root command: the files that do not exist are not removed.
+        self.assertEqual([('rm', '-f', self.path)], self.commands())
+        self.assertFalse(os.path.exists(self.path))
 
     def test_delete_volume_with_snapshots(self):
         volume = self.volume(fmt='qcow2')
         self.write_info(volume, {'active': VOLUME_NAME + '.s2',
                                  's1': VOLUME_NAME + '.s1',
                                  's2': VOLUME_NAME + '.s2'})
+        for name in (VOLUME_NAME, VOLUME_NAME + '.s1', VOLUME_NAME + '.s2',
+                     VOLUME_NAME + '.info.tmp'):
+            self.touch(name)
         self.driver.delete_volume(volume)
         self.assertEqual([('rm', '-f', self.path),
                           ('rm', '-f', self.path + '.info.tmp'),
@@ -865,6 +870,7 @@ class LustreDriverVolumeTestCase(LustreDriverTestCase):
                           ('rm', '-f', self.path + '.s2'),
                           ('rm', '-f', self.path + '.info')],
                          self.commands())
+        self.assertEqual([], os.listdir(self.mnt))
 
     def test_delete_volume_with_corrupt_info(self):
         volume = self.volume(fmt='qcow2')
@@ -885,9 +891,10 @@ class LustreDriverVolumeTestCase(LustreDriverTestCase):
 
     def test_delete_volume_twice(self):
         volume = self.volume()
+        self.touch(VOLUME_NAME)
         self.driver.delete_volume(volume)
         self.driver.delete_volume(volume)
-        self.assertEqual(6, self.execute.call_count)
+        self.assertEqual(1, self.execute.call_count)
 
     def test_ensure_export_mounts_the_share(self):
         self.mock_object(self.driver, '_ensure_share_mounted')

@@ -1,0 +1,387 @@
+# Copyright (c) 2026 The Cinder Lustre driver authors
+# All Rights Reserved.
+#
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Faults: full filesystems, vanished mounts, killed services.
+
+Each case injects one fault into one operation, then checks that the
+operation failed cleanly (or completed), that every volume's data is still
+what its guest wrote (bytes lost are counted), and that once Cinder has
+cleaned up after the failure (deleting what went to error) no file is left
+on the share.  A killed service is a process killed with SIGKILL, with its
+children, at a random moment; recovery is a new driver object, as after a
+restart.
+"""
+
+import json
+import os
+import random
+import signal
+import time
+
+import ddt
+from oslo_concurrency import processutils as putils
+from oslo_utils import units
+
+from cinder.backup.drivers import lustre as lustre_backup
+from cinder import exception
+from cinder import objects
+from cinder.tests.functional.lustre import base
+from cinder.tests.functional.lustre_reliability import report
+from cinder.volume.drivers import lustre_client
+
+MI = units.Mi
+FULL_SHARE_ERRORS = (putils.ProcessExecutionError,
+                     exception.VolumeDriverException,
+                     exception.ExtendVolumeError, OSError)
+
+
+@ddt.ddt
+class FaultTestCase(base.LustreFunctionalTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.thin = self.volume_type('thin', **{'provisioning:type': 'thin'})
+        self.thick = self.volume_type('thick',
+                                      **{'provisioning:type': 'thick'})
+        # A volume that no fault may touch.
+        self.bystander = self.create_volume(vtype=self.thin)
+        self.guest_write(self.bystander, 0, 4 * MI, 0x7e)
+        self.full_mount = self.driver._get_mount_point_for_share(
+            base.SHARE2)
+
+    def fill(self, mount_point, leave=0):
+        """Fill a filesystem, leaving ``leave`` bytes free."""
+        filler = os.path.join(mount_point, 'filler')
+        stat = os.statvfs(mount_point)
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        self.addCleanup(os.unlink, filler)
+        try:
+            os.posix_fallocate(fd, 0, max(1, stat.f_bavail * stat.f_frsize -
+                                          leave - MI))
+            while True:
+                os.write(fd, bytes(4096))
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def bytes_lost(self, *volumes):
+        """Bytes of the guests' disks that differ from their models."""
+        lost = 0
+        for volume in (self.bystander,) + volumes:
+            path, fmt = self.attach(volume)
+            status, _out = base.run('qemu-img', 'compare', '-f', fmt, '-F',
+                                    'raw', path, self.model(volume),
+                                    check=False)
+            if status == 0:
+                continue
+            raw = os.path.join(self.tmp, 'seen.raw')
+            base.run('qemu-img', 'convert', '-f', fmt, '-O', 'raw', path, raw)
+            with open(raw, 'rb') as seen, open(self.model(volume),
+                                               'rb') as want:
+                while True:
+                    a, b = seen.read(MI), want.read(MI)
+                    if not a and not b:
+                        break
+                    if a != b:
+                        lost += max(len(a), len(b))
+            os.unlink(raw)
+        return lost
+
+    def leftovers(self, *keep):
+        names = {volume.name for volume in (self.bystander,) + keep}
+        return [name for share in (base.SHARE1, base.SHARE2)
+                for name in self.files(share)
+                if name not in names and name != 'filler']
+
+    def record(self, item, *volumes, keep=()):
+        lost = self.bytes_lost(*volumes)
+        left = self.leftovers(*keep)
+        report.record('fault', item, bytes_lost=lost, leftovers=len(left))
+        self.assertEqual(0, lost, item)
+        self.assertEqual([], left, item)
+
+    # ENOSPC at each step
+
+    def test_enospc_creating_thick_volume(self):
+        volume = self.create_volume(pool='lfs02', vtype=self.thick,
+                                    create=False)
+        self.assertRaises(lustre_client.LustreException,
+                          self.driver.create_volume, volume)
+        self.record('ENOSPC creating a thick volume')
+
+    def test_enospc_creating_qcow2_volume(self):
+        self.driver = self.make_driver(lustre_qcow2_volumes=True)
+        self.fill(self.full_mount)
+        volume = self.create_volume(pool='lfs02', vtype=self.thin,
+                                    create=False)
+        self.assertRaises(lustre_client.LustreException,
+                          self.driver.create_volume, volume)
+        self.record('ENOSPC creating a qcow2 volume')
+
+    def test_enospc_cloning(self):
+        source = self.create_volume(vtype=self.thin)
+        self.guest_write(source, 0, 700 * MI, 0x11)
+        clone = self.create_volume(pool='lfs02', vtype=self.thin,
+                                   create=False)
+        self.assertRaises(FULL_SHARE_ERRORS,
+                          self.driver.create_cloned_volume, clone, source)
+        source.refresh()
+        self.assertEqual([], list(source.snapshots))
+        self.record('ENOSPC cloning', source, keep=(source,))
+
+    def test_enospc_creating_volume_from_snapshot(self):
+        source = self.create_volume(vtype=self.thin)
+        self.guest_write(source, 0, 700 * MI, 0x12)
+        snapshot = self.create_snapshot(source)
+        new = self.create_volume(pool='lfs02', vtype=self.thin,
+                                 create=False)
+        self.assertRaises(FULL_SHARE_ERRORS,
+                          self.driver.create_volume_from_snapshot, new,
+                          snapshot)
+        self.driver.delete_snapshot(snapshot)
+        self.record('ENOSPC creating a volume from a snapshot', source,
+                    keep=(source,))
+
+    def test_enospc_snapshotting(self):
+        volume = self.create_volume(pool='lfs02', vtype=self.thin)
+        self.guest_write(volume, 0, MI, 0x13)
+        self.fill(self.full_mount)
+        snapshot = objects.Snapshot(
+            context=self.context, volume_id=volume.id, status='creating',
+            volume_size=1, user_id='u', project_id='p',
+            volume_type_id=volume.volume_type_id)
+        snapshot.create()
+        self.assertRaises(FULL_SHARE_ERRORS, self.driver.create_snapshot,
+                          snapshot)
+        # Cinder puts the snapshot in error and deletes it later.
+        snapshot.status = 'error'
+        self.driver.delete_snapshot(snapshot)
+        self.assertFalse(self.driver._snapshots_exist(volume))
+        self.record('ENOSPC snapshotting', volume, keep=(volume,))
+
+    def test_enospc_extending_thick_volume(self):
+        volume = self.create_volume(pool='lfs02', size=1, vtype=self.thin)
+        self.guest_write(volume, 0, MI, 0x14)
+        volume.volume_type = self.thick
+        self.assertRaises(exception.ExtendVolumeError,
+                          self.driver.extend_volume, volume, 3)
+        path, fmt = self.attach(volume)
+        self.assertGuestSees(volume)
+        self.record('ENOSPC extending a thick volume', volume,
+                    keep=(volume,))
+
+    def test_enospc_copying_an_image(self):
+        image = os.path.join(self.tmp, 'image.raw')
+        with open(image, 'wb') as f:
+            f.write(os.urandom(700 * MI))
+
+        class Images(object):
+            temp_images = None
+
+            def show(self, context, image_id):
+                return {'id': image_id, 'disk_format': 'raw',
+                        'container_format': 'bare', 'status': 'active',
+                        'size': os.path.getsize(image), 'properties': {}}
+
+            def download(self, context, image_id, data=None, **kwargs):
+                with open(image, 'rb') as f:
+                    data.write(f.read())
+        volume = self.create_volume(pool='lfs02', vtype=self.thin)
+        self.assertRaises(FULL_SHARE_ERRORS,
+                          self.driver.copy_image_to_volume, self.context,
+                          volume, Images(), 'image')
+        # The volume goes to error; deleting it removes its file.
+        self.driver.delete_volume(volume)
+        self.record('ENOSPC copying an image to a volume')
+
+    def test_enospc_backing_up(self):
+        self.override_config('backup_lustre_share',
+                             '%s:/lfs04/backup' % base.MGS)
+        self.override_config('backup_lustre_mount_point_base',
+                             os.path.join(self.tmp, 'backup_mount'))
+        self.override_config('backup_file_size', 64 * MI)
+        self.override_config('backup_compression_algorithm', 'none')
+        self.mock_object(lustre_backup.volume_utils,
+                         'notify_about_backup_usage')
+        volume = self.create_volume(vtype=self.thin)
+        self.guest_write(volume, 0, 400 * MI, 0x15)
+        backup = objects.Backup(context=self.context, volume_id=volume.id,
+                                size=1, status='creating', user_id='u',
+                                project_id='p')
+        backup.create()
+        driver = lustre_backup.LustreBackupDriver(self.context)
+        with open(self.driver.local_path(volume), 'rb') as volume_file:
+            self.assertRaises(OSError, driver.backup, backup, volume_file)
+        backup.refresh()
+        driver.delete_backup(backup)
+        container = os.path.join(driver.backup_path, backup.container)
+        left = os.listdir(container)
+        self.assertEqual([], left)
+        self.record('ENOSPC backing up', volume, keep=(volume,))
+
+    # Mounts
+
+    def test_share_unmounted_mid_clone(self):
+        source = self.create_volume(vtype=self.thin)
+        self.guest_write(source, 0, 600 * MI, 0x21)
+        clone = self.create_volume(vtype=self.thin, create=False)
+        mount_point = self.driver._get_mount_point_for_share(base.SHARE1)
+        child = self.in_child(lambda: self.driver.create_cloned_volume(
+            clone, source))
+        time.sleep(0.3)
+        base.run('umount', '-l', mount_point)
+        status = self.wait(child)
+        # Whatever happened, the next operation mounts the share again and
+        # finds every volume as its guest left it.
+        self.driver._ensure_shares_mounted()
+        self.recover(source)
+        self.driver.delete_volume(clone)
+        report.record('fault', 'share unmounted during a clone',
+                      outcome='completed' if status == 0 else 'failed')
+        self.record('share unmounted during a clone', source,
+                    keep=(source,))
+
+    def test_hanging_mount_is_bounded(self):
+        self.standin.fault('lfs02', 'hang', '5')
+        start = time.monotonic()
+        driver = self.make_driver(
+            lustre_mount_timeout=2,
+            lustre_mount_point_base=os.path.join(self.tmp, 'mnt-hang'))
+        took = time.monotonic() - start
+        self.assertLess(took, 5)
+        self.assertEqual([base.SHARE1], driver._mounted_shares)
+        time.sleep(4)
+        report.record('fault', 'mount helper hanging', bytes_lost=0,
+                      seconds=round(took, 1))
+
+    # Killed services
+
+    def in_child(self, operation):
+        """Run an operation in a child process, in its own process group."""
+        pid = os.fork()
+        if pid == 0:
+            os.setpgid(0, 0)
+            code = 1
+            try:
+                operation()
+                code = 0
+            finally:
+                os._exit(code)
+        return pid
+
+    def wait(self, pid):
+        return os.waitpid(pid, 0)[1]
+
+    def kill(self, pid, delay):
+        time.sleep(delay)
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return self.wait(pid)
+
+    def recover(self, volume):
+        """What an operator does after a crash: delete what went to error.
+
+        Snapshots a killed service left in the .info file (their database
+        records went to error) are deleted; the .info file must be readable
+        and the chain whole.
+        """
+        self.driver = self.make_driver()
+        info_path = self.driver._local_path_volume_info(volume)
+        if os.path.exists(info_path):
+            with open(info_path) as f:
+                snap_info = json.load(f)
+            for snap_id in [key for key in snap_info if key != 'active']:
+                snapshot = objects.Snapshot(
+                    context=self.context, id=snap_id, volume_id=volume.id,
+                    status='error', volume_size=volume.size)
+                snapshot.volume = volume
+                self.driver.delete_snapshot(snapshot)
+        volume.refresh()
+
+    @ddt.data(*range(5))
+    def test_killed_while_snapshotting(self, trial):
+        volume = self.create_volume(vtype=self.thin)
+        self.guest_write(volume, 0, 2 * MI, 0x31)
+        snapshot = objects.Snapshot(
+            context=self.context, volume_id=volume.id, status='creating',
+            volume_size=1, user_id='u', project_id='p',
+            volume_type_id=volume.volume_type_id)
+        snapshot.create()
+        snapshot = objects.Snapshot.get_by_id(self.context, snapshot.id)
+        pid = self.in_child(lambda: self.driver.create_snapshot(snapshot))
+        self.kill(pid, random.uniform(0, 0.15))
+        # The snapshot's record goes to error and is deleted.
+        snapshot.status = 'error'
+        self.driver = self.make_driver()
+        self.driver.delete_snapshot(snapshot)
+        self.recover(volume)
+        self.record('service killed while snapshotting', volume,
+                    keep=(volume,))
+
+    @ddt.data(*range(4))
+    def test_killed_while_creating(self, trial):
+        volume = self.create_volume(vtype=self.thick, create=False)
+        volume.provider_location = base.SHARE1
+        volume.save()
+        pid = self.in_child(lambda: self.driver.create_volume(volume))
+        self.kill(pid, random.uniform(0, 0.1))
+        # The volume goes to error; deleting it removes whatever exists.
+        self.make_driver().delete_volume(volume)
+        self.record('service killed while creating')
+
+    def test_killed_while_cloning(self):
+        source = self.create_volume(vtype=self.thin)
+        self.guest_write(source, 0, 400 * MI, 0x41)
+        clone = self.create_volume(vtype=self.thin, create=False)
+        clone.provider_location = base.SHARE1
+        clone.save()
+        pid = self.in_child(lambda: self.driver.create_cloned_volume(
+            clone, source))
+        self.kill(pid, 0.3)
+        self.recover(source)
+        self.driver.delete_volume(clone)
+        self.record('service killed while cloning', source, keep=(source,))
+
+    def test_killed_while_backing_up(self):
+        self.override_config('backup_lustre_share', base.BACKUP_SHARE)
+        self.override_config('backup_lustre_mount_point_base',
+                             os.path.join(self.tmp, 'backup_mount'))
+        self.override_config('backup_file_size', 64 * MI)
+        self.mock_object(lustre_backup.volume_utils,
+                         'notify_about_backup_usage')
+        volume = self.create_volume(vtype=self.thin)
+        self.guest_write(volume, 0, 400 * MI, 0x51)
+        backup = objects.Backup(context=self.context, volume_id=volume.id,
+                                size=1, status='creating', user_id='u',
+                                project_id='p')
+        backup.create()
+        driver = lustre_backup.LustreBackupDriver(self.context)
+
+        def back_up():
+            with open(self.driver.local_path(volume), 'rb') as volume_file:
+                driver.backup(backup, volume_file)
+        self.kill(self.in_child(back_up), 0.3)
+        # The backup goes to error; deleting it removes its chunks.
+        container = os.path.join(driver.backup_path,
+                                 driver.update_container_name(backup, None))
+        for name in os.listdir(container) if os.path.isdir(container) else ():
+            driver.delete_object(container, name)
+        self.assertEqual([], os.listdir(container)
+                         if os.path.isdir(container) else [])
+        self.record('service killed while backing up', volume,
+                    keep=(volume,))
