@@ -769,6 +769,10 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             fmt = 'qcow2' if self._snapshots_exist(volume) else 'raw'
             LOG.warning('Volume %(id)s has no format record; using '
                         '%(fmt)s.', {'id': volume.id, 'fmt': fmt})
+        return self._checked_format(volume, fmt)
+
+    @staticmethod
+    def _checked_format(volume, fmt):
         if fmt not in _VOLUME_FORMATS:
             raise exception.InvalidVolume(
                 reason=_("volume %(id)s has format '%(fmt)s'; the Lustre "
@@ -790,12 +794,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 fmt = metadata.get('base_format', 'raw')
             else:
                 fmt = metadata.get('format', 'raw')
-        if fmt not in _VOLUME_FORMATS:
-            raise exception.InvalidVolume(
-                reason=_("volume %(id)s has format '%(fmt)s'; the Lustre "
-                         "driver handles raw and qcow2") %
-                {'id': volume.id, 'fmt': fmt})
-        return fmt
+        return self._checked_format(volume, fmt)
 
     @coordination.synchronized('{self.driver_prefix}-{volume.id}')
     def create_volume(self, volume):

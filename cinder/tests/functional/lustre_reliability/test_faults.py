@@ -106,6 +106,24 @@ class FaultTestCase(base.LustreFunctionalTestCase):
                 for name in self.files(share)
                 if name not in names and name != 'filler']
 
+    def backup_driver(self, share):
+        """A backup driver on a stand-in share, and a backup to fill."""
+        self.override_config('backup_lustre_share', share)
+        self.override_config('backup_lustre_mount_point_base',
+                             os.path.join(self.tmp, 'backup_mount'))
+        self.override_config('backup_file_size', 64 * MI)
+        self.override_config('backup_compression_algorithm', 'none')
+        self.mock_object(lustre_backup.volume_utils,
+                         'notify_about_backup_usage')
+        return lustre_backup.LustreBackupDriver(self.context)
+
+    def backup_record(self, volume):
+        backup = objects.Backup(context=self.context, volume_id=volume.id,
+                                size=1, status='creating', user_id='u',
+                                project_id='p')
+        backup.create()
+        return backup
+
     def record(self, item, *volumes, keep=()):
         lost = self.bytes_lost(*volumes)
         left = self.leftovers(*keep)
@@ -208,21 +226,10 @@ class FaultTestCase(base.LustreFunctionalTestCase):
         self.record('ENOSPC copying an image to a volume')
 
     def test_enospc_backing_up(self):
-        self.override_config('backup_lustre_share',
-                             '%s:/lfs04/backup' % base.MGS)
-        self.override_config('backup_lustre_mount_point_base',
-                             os.path.join(self.tmp, 'backup_mount'))
-        self.override_config('backup_file_size', 64 * MI)
-        self.override_config('backup_compression_algorithm', 'none')
-        self.mock_object(lustre_backup.volume_utils,
-                         'notify_about_backup_usage')
+        driver = self.backup_driver('%s:/lfs04/backup' % base.MGS)
         volume = self.create_volume(vtype=self.thin)
         self.guest_write(volume, 0, 400 * MI, 0x15)
-        backup = objects.Backup(context=self.context, volume_id=volume.id,
-                                size=1, status='creating', user_id='u',
-                                project_id='p')
-        backup.create()
-        driver = lustre_backup.LustreBackupDriver(self.context)
+        backup = self.backup_record(volume)
         with open(self.driver.local_path(volume), 'rb') as volume_file:
             self.assertRaises(OSError, driver.backup, backup, volume_file)
         backup.refresh()
@@ -358,19 +365,10 @@ class FaultTestCase(base.LustreFunctionalTestCase):
         self.record('service killed while cloning', source, keep=(source,))
 
     def test_killed_while_backing_up(self):
-        self.override_config('backup_lustre_share', base.BACKUP_SHARE)
-        self.override_config('backup_lustre_mount_point_base',
-                             os.path.join(self.tmp, 'backup_mount'))
-        self.override_config('backup_file_size', 64 * MI)
-        self.mock_object(lustre_backup.volume_utils,
-                         'notify_about_backup_usage')
+        driver = self.backup_driver(base.BACKUP_SHARE)
         volume = self.create_volume(vtype=self.thin)
         self.guest_write(volume, 0, 400 * MI, 0x51)
-        backup = objects.Backup(context=self.context, volume_id=volume.id,
-                                size=1, status='creating', user_id='u',
-                                project_id='p')
-        backup.create()
-        driver = lustre_backup.LustreBackupDriver(self.context)
+        backup = self.backup_record(volume)
 
         def back_up():
             with open(self.driver.local_path(volume), 'rb') as volume_file:
