@@ -1021,6 +1021,15 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
 
     # Backup
 
+    def backup_use_temp_snapshot(self):
+        """Never hand cinder-backup a snapshot to read.
+
+        A snapshot here is a point in a qcow2 chain, which cinder-backup
+        cannot read as a raw disk: whatever backup_use_temp_snapshot says,
+        backups go through a raw temporary volume.
+        """
+        return False
+
     def _get_backup_volume_temp_volume(self, context, backup):
         """Give cinder-backup what the guest sees, byte for byte.
 

@@ -1525,6 +1525,10 @@ class LustreDriverBackupTestCase(LustreDriverTestCase):
         self.mock_object(objects.Volume, 'get_by_id')
         self.backup = mock.Mock(snapshot_id=None, volume_id=fake.VOLUME_ID)
 
+    def test_never_backs_up_through_a_snapshot(self):
+        self.override_config('backup_use_temp_snapshot', True)
+        self.assertFalse(self.driver.backup_use_temp_snapshot())
+
     def test_raw_volume_is_backed_up_directly(self):
         volume = self.volume()
         objects.Volume.get_by_id.return_value = volume
