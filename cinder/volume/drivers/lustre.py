@@ -67,8 +67,10 @@ lustre_opts = [
                default='$state_path/mnt',
                help='Directory under which the volume service mounts each '
                     'fileset, at <base>/<md5 of the device string>. It must '
-                    'be writable by the volume service user, and should be '
-                    'the same path on compute hosts.'),
+                    'be writable by the volume service user. Connections '
+                    'name it, so a cinder-backup host mounts filesets under '
+                    'the same path, which must exist there too; Nova uses '
+                    'its own [libvirt] lustre_mount_point_base.'),
     cfg.StrOpt('lustre_mount_options',
                default='flock',
                help='Lustre client mount options used for every fileset '
@@ -488,10 +490,6 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         else:
             LOG.warning('Lustre volume files are handled as root '
                         '(nas_secure_file_operations=false).')
-        if conf.nas_secure_file_permissions == 'false':
-            LOG.warning('Lustre volume files are created readable and '
-                        'writable by everyone '
-                        '(nas_secure_file_permissions=false).')
 
     # Pools
 

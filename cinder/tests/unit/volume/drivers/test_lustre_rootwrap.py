@@ -68,6 +68,7 @@ EXEC_DIRS = ['/sbin', '/usr/sbin', '/bin', '/usr/bin', '/usr/local/bin',
              '/usr/local/sbin']
 FILTERS_SUBDIR = os.path.join('etc', 'cinder', 'rootwrap.d')
 OWN_FILTERS = 'lustre.filters'
+SERVICE_UID = 165
 EOPNOTSUPP = 'fallocate: fallocate failed: Operation not supported'
 ENOSPC = 'fallocate: fallocate failed: No space left on device'
 # NAS security settings: (nas_secure_file_operations,
@@ -144,8 +145,22 @@ class FakeLustreHost(object):
     def _mount(self, *args):
         self.mounts[args[-1]] = args[-2]
 
-    def _lfs(self, *args):
-        pass
+    def _lfs(self, command, *args):
+        # Outputs as lfs(1) prints them (lfs-df(1), lctl-pool_list(8)).
+        if command == '--version':
+            return 'lfs 2.15.6\n', ''
+        if command == 'getname':
+            return 'lfs01-ffff9b2c7e5b1000 %s\n' % args[-1], ''
+        if command == 'pool_list':
+            return 'Pools from lfs01:\nlfs01.flash\n', ''
+        if command == 'df':
+            return ('UUID 1K-blocks Used Available Use% Mounted on\n'
+                    'filesystem_summary: 626208 2800 569088 1% /mnt\n', '')
+        if command == 'setstripe' and not os.path.isdir(args[-1]):
+            # On a new file, lfs setstripe creates it empty.
+            open(args[-1], 'ab').close()
+        elif command not in ('setstripe', 'migrate'):
+            raise AssertionError('unexpected lfs %s' % command)
 
     def _chmod(self, *args):
         pass
@@ -236,7 +251,9 @@ class LustreRootwrapTestCase(test.TestCase):
     VOLUME_OPERATIONS = (
         'setup', 'setup_without_mount_options', 'setup_auto_security',
         'create_sparse_volume', 'create_qcow2_volume', 'create_thick_volume',
-        'create_thick_volume_writing_zeros', 'delete_volume',
+        'create_thick_volume_writing_zeros', 'create_volume_with_layout',
+        'create_volume_with_backend_layout', 'retype_restripe',
+        'delete_volume',
         'snapshots', 'revert_to_snapshot', 'volume_from_snapshot',
         'clone', 'extend', 'extend_thick', 'extend_thick_without_space',
         'attach', 'restore_into_qcow2_volume', 'copy_image_to_volume',
@@ -253,6 +270,7 @@ class LustreRootwrapTestCase(test.TestCase):
         cls.filters_dir = find_filters_dir()
         own = os.path.join(cls.filters_dir, OWN_FILTERS)
         cls.standalone = os.path.isfile(own)
+        cls.filters_source = own if cls.standalone else cls.filters_dir
         if cls.standalone:
             # Beside an installed Cinder, rootwrap.d also holds Cinder's
             # volume.filters: check ours on their own.
@@ -291,10 +309,13 @@ class LustreRootwrapTestCase(test.TestCase):
                          side_effect=host.read_mounts)
         self.mock_object(format_inspector, 'get_format_if_safe',
                          side_effect=host.format_of)
+        # The services run as an unprivileged user, whoever runs the tests.
+        self.mock_object(os, 'geteuid', return_value=SERVICE_UID)
+        self.mock_object(os, 'getegid', return_value=SERVICE_UID)
         return host
 
     def new_driver(self, security='root', mount_options='flock',
-                   setup=True, **kwargs):
+                   config=None, **kwargs):
         host = self.new_host()
         shares_file = os.path.join(self.tmp, 'lustre_shares')
         with open(shares_file, 'w') as f:
@@ -306,6 +327,12 @@ class LustreRootwrapTestCase(test.TestCase):
         self.override_config('lustre_mount_point_base',
                              os.path.join(self.tmp, 'mnt'))
         self.override_config('lustre_mount_options', mount_options)
+        self.override_config('lustre_qcow2_volumes', False)
+        for name in ('lustre_layout', 'lustre_stripe_count',
+                     'lustre_stripe_size', 'lustre_ost_pool'):
+            self.override_config(name, None)
+        for name, value in (config or {}).items():
+            self.override_config(name, value)
         operations, permissions = SECURITY_MODES.get(security, security)
         self.override_config('nas_secure_file_operations', operations)
         self.override_config('nas_secure_file_permissions', permissions)
@@ -315,8 +342,7 @@ class LustreRootwrapTestCase(test.TestCase):
                                      configuration=configuration, **kwargs)
         # Cinder's execute wrapper, which calls processutils.execute.
         self.assertIs(utils.execute, driver._execute)
-        if setup:
-            driver.do_setup(self.context)
+        driver.do_setup(self.context)
         return driver
 
     def volume(self, driver, volume_id=fake.VOLUME_ID, share=SHARE, size=1,
@@ -368,6 +394,29 @@ class LustreRootwrapTestCase(test.TestCase):
         self.host.fail['fallocate'] = EOPNOTSUPP
         self.volume(driver, specs={'provisioning:type': 'thick'})
 
+    def op_create_volume_with_layout(self, security):
+        self.volume(self.new_driver(security),
+                    specs={'lustre:stripe_count': '4',
+                           'lustre:stripe_size': '4M'})
+
+    def op_create_volume_with_backend_layout(self, security):
+        driver = self.new_driver(
+            security, config={'lustre_layout': '-E 64M -c 1 -E -1 -c 4'})
+        self.volume(driver, specs={'provisioning:type': 'thick'})
+
+    def op_retype_restripe(self, security):
+        driver = self.new_driver(security)
+        volume = self.volume(driver)
+        volume.status = 'retyping'
+        volume.previous_status = 'available'
+        new_type = fake_volume.fake_volume_type_obj(
+            self.context, extra_specs={'lustre:stripe_count': '2'})
+        retyped, _update = driver.retype(
+            self.context, volume, new_type,
+            {'extra_specs': {'lustre:stripe_count': (None, '2')}},
+            {'host': volume.host})
+        self.assertTrue(retyped)
+
     def op_delete_volume(self, security):
         driver = self.new_driver(security)
         driver.delete_volume(self.volume(driver))
@@ -405,9 +454,10 @@ class LustreRootwrapTestCase(test.TestCase):
         source = self.volume(driver)
         clone = self.volume(driver, fake.VOLUME2_ID, share=SHARE2,
                             create=False)
-        self.mock_object(objects.Snapshot, 'create', autospec=True,
-                         side_effect=lambda snap: setattr(
-                             snap, 'id', fake.SNAPSHOT3_ID))
+
+        def create(snapshot):
+            snapshot.id = fake.SNAPSHOT3_ID
+        self.mock_object(objects.Snapshot, 'create', new=create)
         self.mock_object(objects.Snapshot, 'save')
         self.mock_object(objects.Snapshot, 'destroy')
         self.mock_object(objects.Volume, 'get_by_id', return_value=source)
@@ -521,7 +571,7 @@ class LustreRootwrapTestCase(test.TestCase):
             self.mock_object(lustre_backup.os, 'access',
                              side_effect=fake_access)
             self.mock_object(lustre_backup.utils, 'get_file_gid',
-                             return_value=os.getegid() + 1)
+                             return_value=0)
             self.mock_object(lustre_backup.utils, 'get_file_mode',
                              return_value=0o755)
         return lustre_backup.LustreBackupDriver(self.context)
@@ -564,7 +614,7 @@ class LustreRootwrapTestCase(test.TestCase):
         refused = [' '.join(c) for c in commands if not self.matching(c)]
         self.assertEqual([], refused,
                          '%s runs these as root, which %s refuses' %
-                         (operation, self.load_dir))
+                         (operation, self.filters_source))
         if self.standalone:
             ambiguous = [(' '.join(c), self.own_matches(c)) for c in commands
                          if len(self.own_matches(c)) != 1]
@@ -593,7 +643,7 @@ class LustreRootwrapTestCase(test.TestCase):
             for security in SECURITY_MODES:
                 for command in self.run_operation(operation, security):
                     used.update(self.own_matches(command))
-        self.assertTrue(self.own_filters)
+        self.assertNotEqual([], self.own_filters)
         self.assertEqual([], sorted({f.name for f in self.own_filters} -
                                     used),
                          'filters no operation needs')
@@ -602,7 +652,7 @@ class LustreRootwrapTestCase(test.TestCase):
         """Our own commands are matched argument by argument."""
         broad = sorted(f.name for f in self.own_filters
                        if type(f) is rootwrap_filters.CommandFilter and
-                       f.exec_path != 'qemu-img')
+                       f.exec_path not in ('qemu-img', 'lfs'))
         self.assertEqual([], broad)
 
     @ddt.data(
@@ -630,6 +680,8 @@ class LustreRootwrapTestCase(test.TestCase):
         ['rm', '-rf', '/var/lib/cinder/mnt/' + '0' * 32],
         ['rm', '-f', '/var/lib/cinder/mnt/' + '0' * 32 + '/..'],
         ['chmod', '4755', '/var/lib/cinder/mnt/' + '0' * 32 + '/volume-1'],
+        ['chmod', '666', '/var/lib/cinder/mnt/' + '0' * 32 + '/volume-1'],
+        ['chown', '0:0', '/var/lib/cinder/mnt/' + '0' * 32 + '/volume-1'],
         ['truncate', '-s', '0', '/var/lib/cinder/mnt/../../etc/shadow'],
         ['chgrp', '0', '/etc'],
         ['dd', 'if=/dev/sda', 'of=/var/lib/cinder/mnt/' + '0' * 32 + '/v',
