@@ -37,6 +37,7 @@ from oslo_log import log as logging
 from oslo_utils import excutils
 from oslo_utils import units
 
+from cinder import context as cinder_context
 from cinder import coordination
 from cinder import exception
 from cinder.i18n import _
@@ -746,9 +747,11 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         driver (raw temporary volumes for cinder-backup); otherwise thin
         volumes are qcow2 if so configured, and thick ones raw.
         """
-        admin_metadata = getattr(volume, 'admin_metadata', None) or {}
-        if admin_metadata.get('format') in _VOLUME_FORMATS:
-            return admin_metadata['format']
+        self._load_admin_metadata(volume)
+        with volume.obj_as_admin():
+            requested = volume.admin_metadata.get('format')
+        if requested in _VOLUME_FORMATS:
+            return requested
         if self.configuration.lustre_qcow2_volumes and not self._is_thick(
                 volume):
             return 'qcow2'
@@ -761,6 +764,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         guest wrote.  Volumes without the record (none this driver made)
         are raw unless they have snapshots, whose overlays are qcow2.
         """
+        self._load_admin_metadata(volume)
         with volume.obj_as_admin():
             fmt = volume.admin_metadata.get('format')
         if fmt is None:
@@ -768,6 +772,28 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             LOG.warning('Volume %(id)s has no format record; using '
                         '%(fmt)s.', {'id': volume.id, 'fmt': fmt})
         return self._checked_format(volume, fmt)
+
+    def _load_admin_metadata(self, volume):
+        """Give a volume object its admin metadata, whoever loaded it.
+
+        An object loaded for a non-admin request holds an empty dict there
+        (Cinder hides admin metadata from users): the format record would
+        look missing, and saving the object would drop what Cinder keeps
+        there.  Such an object gets the records from the database.
+        """
+        ctxt = getattr(volume, '_context', None)
+        if ctxt is None or ctxt.is_admin:
+            return
+        volume.admin_metadata = self.db.volume_admin_metadata_get(
+            cinder_context.get_admin_context(), volume.id)
+        volume.obj_reset_changes(['admin_metadata'])
+
+    def _record_format(self, volume, fmt):
+        """Record the format of a volume's file in its admin metadata."""
+        self._load_admin_metadata(volume)
+        with volume.obj_as_admin():
+            volume.admin_metadata['format'] = fmt
+            volume.save()
 
     @staticmethod
     def _checked_format(volume, fmt):
@@ -786,6 +812,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         """
         if filename != volume.name:
             return 'qcow2'
+        self._load_admin_metadata(volume)
         with volume.obj_as_admin():
             metadata = volume.admin_metadata
             if self._snapshots_exist(volume):
@@ -825,9 +852,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         except Exception:
             with excutils.save_and_reraise_exception():
                 self._delete_quietly(path)
-        volume.admin_metadata['format'] = fmt
-        with volume.obj_as_admin():
-            volume.save()
+        self._record_format(volume, fmt)
 
     def _create_sparsed_file(self, path, size):
         self._execute('truncate', '-s', str(size * units.Gi), path,
@@ -1013,9 +1038,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         except Exception:
             with excutils.save_and_reraise_exception():
                 self._delete_quietly(new_path)
-        with volume.obj_as_admin():
-            volume.admin_metadata['format'] = 'raw'
-            volume.save()
+        self._record_format(volume, 'raw')
 
     # Backup
 
@@ -1136,6 +1159,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 message=_('volume %s is a multiattach volume; its active '
                           'file must stay raw, so it cannot have '
                           'snapshots') % snapshot.volume.id)
+        # The base class rewrites the format records.
+        self._load_admin_metadata(snapshot.volume)
         return self._create_snapshot(snapshot)
 
     def _read_info_file(self, info_path, empty_if_missing=False):
@@ -1224,6 +1249,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         snap_info = self._read_info_file(
             self._local_path_volume_info(volume), empty_if_missing=True)
         if snapshot.id in snap_info:
+            # The base class rewrites the format records.
+            self._load_admin_metadata(volume)
             return super()._delete_snapshot(snapshot)
         overlay = self._get_new_snap_path(snapshot)
         if self._is_volume_attached(volume):
@@ -1283,9 +1310,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         except Exception:
             with excutils.save_and_reraise_exception():
                 self._delete_quietly(path)
-        with volume.obj_as_admin():
-            volume.admin_metadata['format'] = fmt
-            volume.save()
+        self._record_format(volume, fmt)
 
     def _create_volume_from_snapshot(self, volume, snapshot):
         self._validate_state(snapshot.status,
@@ -1589,12 +1614,38 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
 
     # Manage
 
-    def _is_own_file(self, name):
-        """Whether a file name is one this driver gives volume files."""
-        uuid = '[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}'
+    def _own_file(self, name):
+        """Which file of a volume a name is, as this driver names them.
+
+        :returns: (volume name id, True for a base file and False for the
+                  other files of a volume), or None for other names
+        """
+        uuid = '[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}'
         pattern = re.escape(CONF.volume_name_template).replace(
-            re.escape('%s'), uuid)
-        return bool(re.match(r'^%s(\..*)?$' % pattern, name))
+            re.escape('%s'), '(%s)' % uuid)
+        match = re.match(r'^%s(\..*)?$' % pattern, name)
+        if not match:
+            return None
+        return match.group(1), match.group(2) is None
+
+    def _owned_by_a_volume(self, name_id):
+        """Whether a live volume keeps its data under this name id."""
+        ctxt = cinder_context.get_admin_context()
+        return any(objects.VolumeList.get_all(ctxt, filters={key: name_id})
+                   for key in ('id', '_name_id'))
+
+    def _adoptable(self, name):
+        """Whether a file of this name may become a volume.
+
+        A plain name, or the base file of a volume that no longer exists
+        (left by unmanage); never the file of a live volume, nor an
+        overlay or .info file.
+        """
+        if not self._MANAGEABLE_IMAGE_RE.match(name):
+            return False
+        own = self._own_file(name)
+        return own is None or (own[1] and not self._owned_by_a_volume(
+            own[0]))
 
     def _get_manageable_vol_location(self, existing_ref):
         """Find a file to manage: a regular file at the top of a share.
@@ -1612,10 +1663,10 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         reason = None
         if device not in self._mounted_shares:
             reason = _('%s is not a mounted share of this backend') % device
-        elif (not self._MANAGEABLE_IMAGE_RE.match(filename) or
-              self._is_own_file(filename)):
+        elif not self._adoptable(filename):
             reason = _("'%s' is not a file name a volume can be made "
-                       "from") % filename
+                       "from: it is not a plain name, or it belongs to a "
+                       "volume") % filename
         if reason is None:
             mount_point = self._get_mount_point_for_share(device)
             path = os.path.join(mount_point, filename)
@@ -1652,9 +1703,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 reason=_('%s already exists') % dest)
         self._set_rw_permissions(path)
         self._execute('mv', path, dest, run_as_root=self._execute_as_root)
-        with volume.obj_as_admin():
-            volume.admin_metadata['format'] = fmt
-            volume.save()
+        self._record_format(volume, fmt)
         return {'provider_location': location['share']}
 
     def _get_share_manageable_volumes(self, share, managed_volumes):
@@ -1671,9 +1720,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 if not entry.is_file(follow_symlinks=False):
                     continue
                 managed = managed_volumes.get(entry.name)
-                if managed is None and (
-                        self._is_own_file(entry.name) or
-                        not self._MANAGEABLE_IMAGE_RE.match(entry.name)):
+                if managed is None and not self._adoptable(entry.name):
                     continue
                 try:
                     found.append(self._get_manageable_volume(

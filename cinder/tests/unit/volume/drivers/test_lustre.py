@@ -38,6 +38,7 @@ from cinder.tests.unit import fake_constants as fake
 from cinder.tests.unit import fake_snapshot
 from cinder.tests.unit import fake_volume
 from cinder.tests.unit import test
+from cinder.tests.unit import utils as tests_utils
 from cinder.volume import configuration as conf
 from cinder.volume.drivers import lustre
 from cinder.volume.drivers import lustre_client
@@ -358,6 +359,9 @@ class LustreMountClientTestCase(test.TestCase):
 class LustreDriverTestCase(test.TestCase):
     """A driver with a temporary mount point base and mocked commands."""
 
+    # Volume objects are saved to the (test) database, or not at all.
+    save_volumes = False
+
     def setUp(self):
         super().setUp()
         self.tmp = self.useFixture(fixtures.TempDir()).path
@@ -389,7 +393,8 @@ class LustreDriverTestCase(test.TestCase):
         self.capacity = self.mock_object(
             lustre_client, 'capacity',
             return_value=(100 * units.Gi, 60 * units.Gi))
-        self.mock_object(objects.Volume, 'save')
+        if not self.save_volumes:
+            self.mock_object(objects.Volume, 'save')
         self.mnt = self.driver._get_mount_point_for_share(SHARE)
         self.mnt2 = self.driver._get_mount_point_for_share(SHARE2)
         os.makedirs(self.mnt)
@@ -1724,21 +1729,44 @@ class LustreDriverManageTestCase(LustreDriverTestCase):
               ('%s/..' % SHARE, 'not a file name'),
               ('%s/.hidden' % SHARE, 'not a file name'),
               ('%s/%s' % (SHARE, 'volume-%s' % fake.VOLUME2_ID),
-               'not a file name'),
+               'belongs to a volume'),
+              ('%s/%s' % (SHARE, 'volume-%s' % fake.VOLUME3_ID),
+               'belongs to a volume'),
               ('%s/%s.info' % (SHARE, VOLUME_NAME), 'not a file name'),
+              ('%s/%s.%s' % (SHARE, VOLUME_NAME, fake.SNAPSHOT_ID),
+               'not a file name'),
               ('%s/link.img' % SHARE, 'not a regular file'),
               ('%s/adir' % SHARE, 'not a regular file'))
     @ddt.unpack
     def test_manage_existing_refused(self, name, reason):
         os.symlink('/etc/passwd', os.path.join(self.mnt, 'link.img'))
         os.mkdir(os.path.join(self.mnt, 'adir'))
+        # A live volume, and a migrated one keeping its data under
+        # another volume's name.
+        tests_utils.create_volume(self.context, id=fake.VOLUME2_ID)
+        tests_utils.create_volume(self.context, id=fake.VOLUME4_ID,
+                                  _name_id=fake.VOLUME3_ID)
         self.touch('volume-%s' % fake.VOLUME2_ID)
+        self.touch('volume-%s' % fake.VOLUME3_ID)
         self.touch(VOLUME_NAME + '.info')
+        self.touch('%s.%s' % (VOLUME_NAME, fake.SNAPSHOT_ID))
         exc = self.assertRaises(exception.ManageExistingInvalidReference,
                                 self.driver.manage_existing, self.volume(),
                                 {'source-name': name})
         self.assertIn(reason, str(exc))
         self.assertEqual([], self.commands())
+
+    def test_manage_adopts_the_file_an_unmanaged_volume_left(self):
+        # Unmanage leaves volume-<id> behind; with that volume gone from
+        # the database, the file may be managed again by its name.
+        name = 'volume-%s' % fake.VOLUME2_ID
+        path = self.touch(name)
+        volume = self.volume(fmt=None)
+        self.driver.manage_existing(volume,
+                                    {'source-name': '%s/%s' % (SHARE, name)})
+        self.assertEqual(('mv', path, os.path.join(self.mnt, VOLUME_NAME)),
+                         self.commands()[-1])
+        self.assertEqual('qcow2', volume.admin_metadata['format'])
 
     def test_manage_refuses_reference_without_name(self):
         self.assertRaises(exception.ManageExistingInvalidReference,
@@ -1770,6 +1798,9 @@ class LustreDriverManageTestCase(LustreDriverTestCase):
         self.touch(VOLUME_NAME)
         self.touch(VOLUME_NAME + '.info')
         self.touch('volume-%s' % fake.VOLUME2_ID)
+        tests_utils.create_volume(self.context, id=fake.VOLUME2_ID)
+        leftover = 'volume-%s' % fake.VOLUME3_ID
+        self.touch(leftover)
         os.mkdir(os.path.join(self.mnt, 'sub'))
         self.touch('sub/deep.img')
         os.symlink('/etc/passwd', os.path.join(self.mnt, 'link.img'))
@@ -1778,6 +1809,7 @@ class LustreDriverManageTestCase(LustreDriverTestCase):
             [managed], None, 100, 0, ['reference'], ['asc'])
         by_name = {v['reference']['source-name']: v for v in found}
         self.assertEqual({'%s/golden.img' % SHARE,
+                          '%s/%s' % (SHARE, leftover),
                           '%s/%s' % (SHARE, VOLUME_NAME)}, set(by_name))
         self.assertTrue(by_name['%s/golden.img' % SHARE]['safe_to_manage'])
         self.assertEqual(managed.id, by_name['%s/%s' % (
@@ -1786,6 +1818,57 @@ class LustreDriverManageTestCase(LustreDriverTestCase):
     def test_unmanage_leaves_the_file(self):
         self.driver.unmanage(self.volume())
         self.assertEqual([], self.commands())
+
+
+@ddt.ddt
+class LustreDriverUserVolumeTestCase(LustreDriverTestCase):
+    """Volume objects Cinder loaded for a user's request.
+
+    Such an object holds empty admin metadata; the driver's format record
+    lives there, and so do records Cinder keeps (attached_mode, ...).
+    """
+
+    save_volumes = True
+
+    def setUp(self):
+        super().setUp()
+        self.setup_driver()
+        self.path = os.path.join(self.mnt, VOLUME_NAME)
+        self.qemu_img_info = self.mock_object(image_utils, 'qemu_img_info')
+        self.resize = self.mock_object(image_utils, 'resize_image')
+        self.user_context = context.RequestContext(fake.USER_ID,
+                                                   fake.PROJECT_ID)
+
+    def user_volume(self, admin_metadata):
+        tests_utils.create_volume(
+            self.context, id=fake.VOLUME_ID, provider_location=SHARE,
+            host='node@lustre#lfs01/cinder', user_id=fake.USER_ID,
+            project_id=fake.PROJECT_ID, admin_metadata=admin_metadata)
+        volume = objects.Volume.get_by_id(self.user_context, fake.VOLUME_ID)
+        self.assertEqual({}, volume.admin_metadata)
+        volume.volume_type = fake_volume.fake_volume_type_obj(self.context)
+        volume.obj_reset_changes(['volume_type'])
+        return volume
+
+    def stored_admin_metadata(self):
+        return self.driver.db.volume_admin_metadata_get(self.context,
+                                                        fake.VOLUME_ID)
+
+    @ddt.data('raw', 'qcow2')
+    def test_extend_uses_the_recorded_format(self, fmt):
+        volume = self.user_volume({'format': fmt})
+        self.qemu_img_info.side_effect = [qemu_info(fmt, units.Gi),
+                                          qemu_info(fmt, 2 * units.Gi)]
+        self.driver.extend_volume(volume, 2)
+        self.resize.assert_called_once_with(self.path, 2, run_as_root=True,
+                                            file_format=fmt)
+
+    def test_recording_the_format_keeps_other_records(self):
+        volume = self.user_volume({'attached_mode': 'rw', 'readonly': 'False'})
+        self.driver.create_volume(volume)
+        self.assertEqual({'attached_mode': 'rw', 'readonly': 'False',
+                          'format': 'raw'}, self.stored_admin_metadata())
+        self.assertFalse(volume._context.is_admin)
 
 
 @ddt.ddt
