@@ -326,11 +326,14 @@ class LustreBackupDriver(posix.PosixBackupDriver):
     def _bytes(reads, start, end):
         """The bytes of [start, end): what was read, zeros elsewhere.
 
-        A range inside one read buffer is returned without a copy.
+        Always ``bytes``: some compressors (zstd) refuse a memoryview.  A
+        range that is a whole read buffer is returned without a copy.
         """
         for first, buf in reads:
+            if first == start and end == first + len(buf):
+                return bytes(buf.obj)
             if first <= start and end <= first + len(buf):
-                return buf[start - first:end - first]
+                return bytes(buf[start - first:end - first])
         pieces = []
         pos = start
         for first, buf in reads:

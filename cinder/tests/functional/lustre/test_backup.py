@@ -105,8 +105,12 @@ class LustreBackupTestCase(base.LustreFunctionalTestCase):
         return sum(obj['length'] for item in metadata['objects']
                    for obj in item.values())
 
-    @ddt.data('raw', 'qcow2')
-    def test_full_backup_and_restore(self, fmt):
+    @ddt.data(('raw', 'none'), ('qcow2', 'none'), ('raw', 'zstd'),
+              ('qcow2', 'zlib'), ('raw', 'bz2'))
+    @ddt.unpack
+    def test_full_backup_and_restore(self, fmt, compression):
+        self.override_config('backup_compression_algorithm', compression)
+        self.backup_driver = lustre_backup.LustreBackupDriver(self.context)
         self.driver = self.make_driver(lustre_qcow2_volumes=fmt == 'qcow2')
         volume = self.create_volume(size=2, vtype=self.thin)
         self.guest_write(volume, 0, MI, 0x11)

@@ -385,7 +385,7 @@ class LustreBackupDataTestCase(LustreBackupTestCase):
         self.assertEqual([(20 * units.Mi, 2 * units.Mi)],
                          [(o['offset'], o['length']) for o in stored])
 
-    @ddt.data('none', 'zlib')
+    @ddt.data('none', 'zlib', 'bz2', 'zstd')
     def test_backup_and_restore_are_bit_identical(self, compression):
         self.override_config('backup_compression_algorithm', compression)
         self.make_volume([(0, os.urandom(4096)),
