@@ -1344,15 +1344,25 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         overlay = os.path.join(volume_dir, snap_info[snapshot.id])
         backing_file = self._qemu_img_info(
             overlay, src_volume.name, img_format='qcow2').backing_file
-        source = os.path.join(volume_dir, backing_file)
-        source_fmt = self._file_format(src_volume, backing_file)
+        return self._copy_chain(src_volume, backing_file, volume,
+                                volume_size)
+
+    def _copy_chain(self, src_volume, filename, volume, volume_size):
+        """Write what a file of a source volume's chain holds to a volume.
+
+        ``qemu-img convert`` reads the file and its backing files and
+        writes only the allocated data, in the new volume's format.
+
+        :returns: the format of the new file
+        """
+        source = os.path.join(self._local_volume_dir(src_volume), filename)
+        source_fmt = self._file_format(src_volume, filename)
         source_info = self._qemu_img_info(source, src_volume.name,
                                           img_format=source_fmt)
         dest = self._local_path_volume(volume)
         out_fmt = self._new_volume_format(volume)
-        LOG.debug('Copying snapshot %(snap)s (%(src)s) to %(dest)s as '
-                  '%(fmt)s.', {'snap': snapshot.id, 'src': source,
-                               'dest': dest, 'fmt': out_fmt})
+        LOG.debug('Copying %(src)s to %(dest)s as %(fmt)s.',
+                  {'src': source, 'dest': dest, 'fmt': out_fmt})
         image_utils.convert_image(source, dest, out_fmt,
                                   src_format=source_fmt,
                                   run_as_root=self._execute_as_root,
@@ -1364,12 +1374,14 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         return out_fmt
 
     def _create_cloned_volume(self, volume, src_vref, context):
-        """Copy a volume through a temporary snapshot of it.
+        """Copy a volume; an attached one through a temporary snapshot.
 
-        The snapshot freezes the source at one point in time, so a clone
-        of an attached volume is consistent (its snapshot is taken through
-        Nova, as for any attached volume).  The clone may land in another
-        pool than its source.
+        Nothing writes to a detached volume, and the lock the caller holds
+        on it keeps its snapshots from being taken or deleted meanwhile,
+        so its active file and chain are copied as they are.  A guest
+        writes to an attached volume: a snapshot (taken through Nova, as
+        for any attached volume) freezes it at one point in time first.
+        The clone may land in another pool than its source.
         """
         self._validate_state(src_vref.status,
                              ('available', 'in-use', 'backing-up',
@@ -1377,6 +1389,11 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                              obj_description='source volume')
         self._ensure_shares_mounted()
         volume.provider_location = self._find_share(volume)
+        if not self._is_volume_attached(src_vref):
+            self._populate_volume(volume, lambda: self._copy_chain(
+                src_vref, self.get_active_image_from_info(src_vref), volume,
+                volume.size))
+            return {'provider_location': volume.provider_location}
         temp_snapshot = objects.Snapshot(
             context=context,
             volume_id=src_vref.id,

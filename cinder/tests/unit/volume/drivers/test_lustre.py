@@ -447,6 +447,12 @@ class LustreDriverTestCase(test.TestCase):
         snapshot.volume = volume
         return snapshot
 
+    @staticmethod
+    def attached(volume):
+        volume.status = 'in-use'
+        volume.attach_status = fields.VolumeAttachStatus.ATTACHED
+        return volume
+
     def write_info(self, volume, snap_info, mount_point=None):
         path = os.path.join(mount_point or self.mnt, volume.name + '.info')
         with open(path, 'w') as f:
@@ -1359,9 +1365,9 @@ class LustreDriverCopyTestCase(LustreDriverTestCase):
     @mock.patch.object(objects.Snapshot, 'create')
     @mock.patch.object(objects.Snapshot, 'save')
     @mock.patch.object(objects.Snapshot, 'destroy')
-    def test_clone_goes_through_a_temporary_snapshot(self, destroy, save,
-                                                     create):
-        src = self.volume(fmt='raw')
+    def test_clone_of_attached_volume_goes_through_a_temporary_snapshot(
+            self, destroy, save, create):
+        src = self.attached(self.volume(fmt='raw'))
         create_snapshot = self.mock_object(self.driver, '_create_snapshot')
         delete_snapshot = self.mock_object(self.driver, '_delete_snapshot')
         copy = self.mock_object(self.driver, '_copy_volume_from_snapshot',
@@ -1385,8 +1391,55 @@ class LustreDriverCopyTestCase(LustreDriverTestCase):
         self.mock_object(self.driver, '_delete_snapshot')
         self.mock_object(self.driver, '_copy_volume_from_snapshot',
                          return_value='raw')
-        self.driver.create_cloned_volume(self.dest, self.src)
+        self.driver.create_cloned_volume(self.dest, self.attached(self.src))
         self.assertEqual('raw', self.dest.admin_metadata['format'])
+
+    @ddt.data(False, True)
+    def test_clone_of_detached_volume_copies_its_active_chain(self, thick):
+        # No temporary snapshot: the active overlay and its chain are
+        # converted as they are.
+        if thick:
+            self.dest.volume_type.extra_specs = {'provisioning:type':
+                                                 'thick'}
+        create = self.mock_object(objects.Snapshot, 'create')
+        update = self.driver.create_cloned_volume(self.dest, self.src)
+        self.assertEqual({'provider_location': SHARE2}, update)
+        create.assert_not_called()
+        self.convert.assert_called_once_with(
+            os.path.join(self.mnt, self.overlay), self.dest_path, 'raw',
+            src_format='qcow2', run_as_root=True, data=mock.ANY)
+        expected = [('chmod', '660', self.dest_path)]
+        if thick:
+            expected.insert(0, ('fallocate', '--offset', '0', '--length',
+                                str(units.Gi), self.dest_path))
+        self.assertEqual(expected, self.commands())
+        self.assertEqual('raw', self.dest.admin_metadata['format'])
+        self.resize.assert_not_called()
+
+    @ddt.data('raw', 'qcow2')
+    def test_clone_of_volume_without_snapshots_copies_its_file(self, fmt):
+        self.override_config('lustre_qcow2_volumes', True)
+        src = self.volume(id=fake.VOLUME3_ID, fmt=fmt)
+        self.dest.size = 2
+        self.qemu_img_info.side_effect = None
+        self.qemu_img_info.return_value = qemu_info(fmt)
+        self.driver.create_cloned_volume(self.dest, src)
+        self.convert.assert_called_once_with(
+            os.path.join(self.mnt, src.name), self.dest_path, 'qcow2',
+            src_format=fmt, run_as_root=True, data=mock.ANY)
+        self.resize.assert_called_once_with(self.dest_path, 2,
+                                            run_as_root=True,
+                                            file_format='qcow2')
+        self.assertEqual('qcow2', self.dest.admin_metadata['format'])
+
+    def test_failed_clone_of_detached_volume_leaves_nothing(self):
+        self.convert.side_effect = putils.ProcessExecutionError(
+            exit_code=1, stderr='No space left on device')
+        self.assertRaises(putils.ProcessExecutionError,
+                          self.driver.create_cloned_volume, self.dest,
+                          self.src)
+        self.assertEqual([('rm', '-f', self.dest_path)], self.commands())
+        self.assertNotIn('format', self.dest.admin_metadata)
 
     @mock.patch.object(objects.Snapshot, 'create')
     @mock.patch.object(objects.Snapshot, 'save')
@@ -1399,7 +1452,7 @@ class LustreDriverCopyTestCase(LustreDriverTestCase):
                              exit_code=1, stderr='No space left'))
         self.assertRaises(putils.ProcessExecutionError,
                           self.driver.create_cloned_volume, self.dest,
-                          self.volume())
+                          self.attached(self.volume()))
         delete_snapshot.assert_called_once()
         destroy.assert_called_once_with()
         self.assertIn(('rm', '-f', self.dest_path), self.commands())
@@ -1416,7 +1469,8 @@ class LustreDriverCopyTestCase(LustreDriverTestCase):
                          side_effect=exception.RemoteFSException('busy'))
         self.mock_object(self.driver, '_copy_volume_from_snapshot',
                          return_value='raw')
-        self.driver.create_cloned_volume(self.dest, self.volume())
+        self.driver.create_cloned_volume(self.dest,
+                                         self.attached(self.volume()))
         destroy.assert_not_called()
         self.assertEqual(fields.SnapshotStatus.ERROR_DELETING,
                          create.call_args[0][0].status)
@@ -2161,17 +2215,8 @@ class LustreDriverLayoutTestCase(LustreDriverTestCase):
         self.mock_object(image_utils, 'qemu_img_info',
                          return_value=qemu_info())
         self.mock_object(image_utils, 'convert_image')
-        self.mock_object(self.driver, '_create_snapshot')
-        self.mock_object(self.driver, '_delete_snapshot')
-        self.mock_object(objects.Snapshot, 'create')
-        self.mock_object(objects.Snapshot, 'save')
-        self.mock_object(objects.Snapshot, 'destroy')
-        self.mock_object(self.driver, '_read_info_file',
-                         return_value={fake.SNAPSHOT_ID: 'x'})
         dest = self.volume(id=fake.VOLUME2_ID, fmt=None,
                            specs={'lustre:stripe_count': '-1'})
-        self.mock_object(self.driver, '_copy_volume_from_snapshot',
-                         return_value='raw')
         self.driver.create_cloned_volume(dest, self.volume())
         self.assertEqual(('lfs', 'setstripe', '-c', '-1',
                           os.path.join(self.mnt, dest.name)),
