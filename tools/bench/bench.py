@@ -423,9 +423,8 @@ class Bench(object):
                         'random 8 MiB extents, one every 32 MiB. The copy '
                         'is cp --sparse=always of its file to the same '
                         'filesystem, in the same round.',
-                        'Clone: the driver takes a temporary snapshot, '
-                        'qemu-img converts the chain to the new raw file '
-                        'and deletes the snapshot. Round 1 of each is '
+                        'Clone of the detached volume: qemu-img converts '
+                        'its file to the new raw file. Round 1 of each is '
                         'checked bit for bit against its source (cmp, not '
                         'timed).'])
         source = self.new_volume(size)
@@ -513,11 +512,14 @@ class Bench(object):
     def section_backup(self):
         res = self.results
         runs = self.args.runs
-        size = 4
+        size = self.args.backup_gib
+        sparse_mib = self.args.sparse_data_mib or size * 1024 // 8
+        sparse_count = max(1, sparse_mib // 8)
+        sparse_stride = size * 1024 // sparse_count
         from cinder.backup.drivers import posix
         chunk = posix.BACKUP_FILE_SIZE
-        res.section('backup', '4. Backup and restore of a 4 GiB volume '
-                    '(throughput of the volume size)', [
+        res.section('backup', '4. Backup and restore of a %d GiB volume '
+                    '(throughput of the volume size)' % size, [
                         'Every driver with Cinder\'s defaults: '
                         'backup_file_size %d (%.2f GiB), '
                         'backup_sha_block_size_bytes 32768; one backup '
@@ -525,9 +527,11 @@ class Bench(object):
                         '(eventlet), the driver built per operation; '
                         'restores into a new volume file opened "wb", as '
                         'the backup manager does.' % (chunk, chunk / GIB),
-                        'full: 4 GiB of random data; sparse: 64 random '
-                        '8 MiB extents, one every 64 MiB (512 MiB, 1/8). '
-                        'zstd: python-zstd, level 3, threads auto.',
+                        'full: %d GiB of random data; sparse: %d random '
+                        '8 MiB extents, one every %d MiB (%d MiB of data). '
+                        'zstd: python-zstd, level 3, threads auto.' % (
+                            size, sparse_count, sparse_stride,
+                            sparse_count * 8),
                         'Copy limit: backup = cp --sparse=always of the '
                         'volume file to the same filesystem; restore = cp '
                         '--sparse=always of that copy to a new file, then '
@@ -549,11 +553,11 @@ class Bench(object):
                         'reads ru_maxrss after it. The peak includes what '
                         'an idle backup process holds (its start RSS, in '
                         'the JSON: about 110-130 MiB).'])
-        self.env.check_space(20 * GIB, 'the backup section')
+        self.env.check_space(5 * size * GIB, 'the backup section')
         volumes = {}
         for name, extent, stride, count in (
-                ('full', 64 * MIB, 64 * MIB, 64),
-                ('sparse', 8 * MIB, 64 * MIB, 64)):
+                ('full', 64 * MIB, 64 * MIB, size * 16),
+                ('sparse', 8 * MIB, sparse_stride * MIB, sparse_count)):
             volume = self.new_volume(size)
             cinderenv.created(volume, self.lustre.create_volume(volume))
             path = self.lustre.local_path(volume)
@@ -848,6 +852,13 @@ def parse_args(argv):
                              'or $BENCH_BUDGET)')
     parser.add_argument('--reserve', type=float, default=45,
                         help=argparse.SUPPRESS)
+    parser.add_argument('--backup-gib', type=int, default=4,
+                        help='size of the volumes of the backup section '
+                             '(default: %(default)s)')
+    parser.add_argument('--sparse-data-mib', type=int,
+                        help='MiB of data in the sparse volume of the backup '
+                             'section, in 8 MiB extents (default: 1/8 of '
+                             'its size)')
     parser.add_argument('--nfs-max-gib', type=int, default=10,
                         help='largest NfsDriver thick create measured; '
                              'larger ones are extrapolated (default: '
