@@ -12,14 +12,17 @@
 # under the License.
 #
 # The gate (tox -e gate): the stack of stack.sh driven by Tempest's volume
-# API tests and cinder-tempest-plugin's, as an OpenStack CI job would.  As
-# root.  Always stops the stack, also on failure.
+# API tests and cinder-tempest-plugin's, as an OpenStack CI job would, then
+# by e2e.py, which checks the guest's data where Tempest checks statuses.
+# As root.  Fails if either fails; always stops the stack, also on failure.
 #
 # Usage: tools/stack/gate.sh [TEST_REGEX]
 #   default regex: ^(tempest\.api\.volume|cinder_tempest_plugin\.api)
+#   (it selects Tempest tests; e2e.py always runs in full)
 # Tests excluded from the run are in tempest-exclude.txt, and every test
 # that skips must be in tempest-skips.txt; both with a reason on each line.
-# Logs: $STACK_BASE/logs/tempest-*.txt, tempest.log, gate-memory.txt.
+# Logs: $STACK_BASE/logs/tempest-*.txt, tempest.log, e2e.txt,
+# e2e-results.txt, gate-memory.txt.
 
 set -euo pipefail
 
@@ -33,6 +36,7 @@ LOGS=$BASE/logs
 CONCURRENCY=2
 START=$SECONDS
 SETUP_TIME=- TEMPEST_TIME=- COUNTS="tempest did not run"
+E2E_TIME=- E2E_COUNTS="e2e did not run"
 
 say() { printf '[gate %(%H:%M:%S)T] %s\n' -1 "$*"; }
 
@@ -103,8 +107,9 @@ finish() {
     say "stopping the stack"
     "$HERE/stack.sh" down || rc=1
     echo
-    echo "gate: set-up ${SETUP_TIME} s, tempest ${TEMPEST_TIME} s, total $((SECONDS - START)) s"
+    echo "gate: set-up ${SETUP_TIME} s, tempest ${TEMPEST_TIME} s, e2e ${E2E_TIME} s, total $((SECONDS - START)) s"
     echo "gate: $COUNTS"
+    echo "gate: $E2E_COUNTS"
     [ $rc -eq 0 ] && echo "gate: PASSED" || echo "gate: FAILED (status $rc)"
     exit $rc
 }
@@ -325,4 +330,19 @@ cat "$WORKSPACE/run.subunit" "$WORKSPACE/network-classes.subunit" |
 results=${PIPESTATUS[1]}
 set -e
 COUNTS=$(tail -1 "$LOGS/tempest-results.txt")
-exit "$results"
+
+# The data checks run whatever Tempest found: they see what it cannot.
+say "running the end-to-end data checks (e2e.py, log in $LOGS/e2e.txt)"
+rm -f "$LOGS/e2e-results.txt"
+e2e_start=$SECONDS
+e2e=0
+in_background /usr/bin/python3 "$HERE/e2e.py" > "$LOGS/e2e.txt" 2>&1 || e2e=$?
+E2E_TIME=$((SECONDS - e2e_start))
+grep -E '^(==|  FAIL)' "$LOGS/e2e.txt" || true
+if [ -s "$LOGS/e2e-results.txt" ]; then
+    E2E_COUNTS=$(tail -1 "$LOGS/e2e-results.txt")
+else
+    E2E_COUNTS="e2e did not finish (status $e2e), see $LOGS/e2e.txt"
+fi
+echo "$E2E_COUNTS"
+[ "$results" -eq 0 ] && [ "$e2e" -eq 0 ] || exit 1

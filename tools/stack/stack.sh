@@ -643,6 +643,10 @@ lustre_shares_config = $ETC/cinder/${backend}_shares
 lustre_mount_point_base = $BASE/mnt
 lustre_mount_options = flock
 lustre_sparsed_volumes = true
+# Thin volumes are qcow2 files and thick ones (provisioning:type=thick)
+# raw, on every backend: e2e.py and Tempest then cover both formats, and
+# the qcow2 paths (backup, restore, revert, migration) are the risky ones.
+lustre_qcow2_volumes = true
 EOF
         done
     } > "$conf"

@@ -22,6 +22,9 @@ start-up per poll.  Stdlib only; credentials from the OS_* variables.
     stackapi.py wait volume|snapshot|backup ID STATUS [TIMEOUT]
                 (STATUS "deleted": until the API no longer finds it)
     stackapi.py get volume|snapshot|backup ID FIELD
+
+e2e.py uses the Api class itself (ApiError on an HTTP error or a wait that
+ends in another status).
 """
 
 import json
@@ -37,6 +40,10 @@ CONNECTOR = {'platform': 'x86_64', 'os_type': 'linux', 'ip': '127.0.0.1',
              'host': 'demo-hypervisor', 'multipath': False,
              'initiator': 'iqn.2026-11.org.example:demo-hypervisor',
              'do_local_attach': False, 'mountpoint': '/dev/vdb'}
+
+
+class ApiError(Exception):
+    pass
 
 
 class Api(object):
@@ -56,14 +63,15 @@ class Api(object):
         with urllib.request.urlopen(req, timeout=30) as resp:
             self.token = resp.headers['X-Subject-Token']
             catalog = json.load(resp)['token']['catalog']
-        self.url = next(ep['url'] for svc in catalog
-                        if svc['type'] == 'block-storage'
-                        for ep in svc['endpoints']
-                        if ep['interface'] == 'public').rstrip('/')
+        self.endpoints = {svc['type']: ep['url'].rstrip('/')
+                          for svc in catalog for ep in svc['endpoints']
+                          if ep['interface'] == 'public'}
+        self.url = self.endpoints['block-storage']
 
-    def call(self, method, path, body=None, missing_ok=False):
+    def call(self, method, path, body=None, missing_ok=False, url=None):
+        """A JSON call to Cinder, or to the service at url (Glance)."""
         req = urllib.request.Request(
-            self.url + path, method=method,
+            (url or self.url) + path, method=method,
             data=None if body is None else json.dumps(body).encode(),
             headers={'X-Auth-Token': self.token,
                      'Content-Type': 'application/json',
@@ -74,8 +82,8 @@ class Api(object):
         except urllib.error.HTTPError as exc:
             if missing_ok and exc.code == 404:
                 return None
-            sys.exit('%s %s: HTTP %s %s' % (method, path, exc.code,
-                                            exc.read().decode()[:500]))
+            raise ApiError('%s %s: HTTP %s %s' % (
+                method, path, exc.code, exc.read().decode()[:500]))
         return json.loads(text) if text else None
 
 
@@ -88,8 +96,8 @@ def attach(api, volume_id):
         'mode': 'rw'}})['attachment']
     api.call('POST', '/attachments/%s/action' % attachment['id'],
              {'os-complete': None})
-    print(json.dumps({'attachment_id': attachment['id'],
-                      'connection_info': attachment['connection_info']}))
+    return {'attachment_id': attachment['id'],
+            'connection_info': attachment['connection_info']}
 
 
 def wait(api, kind, res_id, status, timeout=300):
@@ -107,13 +115,13 @@ def wait(api, kind, res_id, status, timeout=300):
             break
         time.sleep(1)
     found = current and current['status']
-    sys.exit('%s %s is %s, not %s' % (kind, res_id, found, status))
+    raise ApiError('%s %s is %s, not %s' % (kind, res_id, found, status))
 
 
 def main(argv):
     api = Api()
     if argv[:1] == ['attach'] and len(argv) == 2:
-        attach(api, argv[1])
+        print(json.dumps(attach(api, argv[1])))
     elif argv[:1] == ['detach'] and len(argv) == 2:
         api.call('DELETE', '/attachments/%s' % argv[1])
     elif argv[:1] == ['wait'] and len(argv) in (4, 5):
@@ -126,4 +134,7 @@ def main(argv):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    except ApiError as exc:
+        sys.exit(str(exc))
