@@ -246,15 +246,31 @@ class FaultTestCase(base.LustreFunctionalTestCase):
         self.guest_write(source, 0, 600 * MI, 0x21)
         clone = self.create_volume(vtype=self.thin, create=False)
         mount_point = self.driver._get_mount_point_for_share(base.SHARE1)
-        child = self.in_child(lambda: self.driver.create_cloned_volume(
-            clone, source))
+        location = os.path.join(self.tmp, 'clone-location')
+
+        def clone_volume():
+            # The volume manager saves the volume, with the share the
+            # driver chose for it, whether the clone succeeds or fails (the
+            # volume then goes to error, and is deleted from that share);
+            # the child hands that share to this process.
+            try:
+                self.driver.create_cloned_volume(clone, source)
+            finally:
+                with open(location, 'w') as f:
+                    f.write(clone.provider_location or '')
+
+        child = self.in_child(clone_volume)
         time.sleep(0.3)
         base.run('umount', '-l', mount_point)
         status = self.wait(child)
+        with open(location) as f:
+            clone.provider_location = f.read() or None
         # Whatever happened, the next operation mounts the share again and
         # finds every volume as its guest left it.
         self.driver._ensure_shares_mounted()
         self.recover(source)
+        if status == 0:
+            self.assertGuestSees(clone, self.model(source))
         self.driver.delete_volume(clone)
         report.record('fault', 'share unmounted during a clone',
                       outcome='completed' if status == 0 else 'failed')
