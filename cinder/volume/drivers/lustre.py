@@ -22,6 +22,9 @@ a pool of the backend.  Everything about Lustre itself (device syntax,
 mounting, capacity) is in :mod:`cinder.volume.drivers.lustre_client`.
 """
 
+import collections
+import contextlib
+import errno
 import json
 import math
 import os
@@ -41,6 +44,7 @@ from cinder import context as cinder_context
 from cinder import coordination
 from cinder import exception
 from cinder.i18n import _
+from cinder.image import format_inspector
 from cinder.image import image_utils
 from cinder import interface
 from cinder import objects
@@ -156,6 +160,56 @@ _NAS_OPTS_HONOURED = ('nas_secure_file_operations',
 
 _VOLUME_FORMATS = ('raw', 'qcow2')
 
+# The name of a snapshot overlay is the volume's file name, a dot and the
+# snapshot's id.
+_UUID_PATTERN = '[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}'
+_MOUNT_POINT_RE = re.compile('^[0-9a-f]{32}$')
+# A .info file holds a line or two per snapshot.
+_MAX_INFO_BYTES = units.Mi
+# What Cinder's image format inspector reads of a qcow2 header.
+_HEADER_BYTES = 512
+
+
+def _unsafe_image_reason(header, backing_allowed):
+    """Why Cinder's image safety check refuses an image, from its header.
+
+    :param header: the first bytes of the image, or None if unreadable
+    :param backing_allowed: whether the check allowed a backing file
+    """
+    inspector = format_inspector.QcowInspector()
+    if header:
+        try:
+            inspector.eat_chunk(header[:_HEADER_BYTES])
+        except format_inspector.ImageFormatError:
+            pass
+    if inspector.format_match:
+        if inspector.has_data_file:
+            return _('it is a qcow2 image with an external data file')
+        if inspector.has_backing_file and not backing_allowed:
+            return _('it is a qcow2 image with a backing file')
+        if inspector.has_unknown_features:
+            return _('it is a qcow2 image with features unknown to '
+                     "Cinder's image safety check")
+    return _("it failed Cinder's image safety check (an external data "
+             "file, a backing file, unknown qcow2 features, or a VMDK "
+             "whose extents are outside it)")
+
+
+class LustreUnsafeFile(lustre_client.LustreException):
+    """A file on a share that the driver refuses to use.
+
+    Other Lustre clients may write into a fileset: what the driver finds
+    there is checked before it is used, and refused with this error.
+    """
+
+    message = _('Refusing %(path)s: %(reason)s')
+
+
+class ChainFile(collections.namedtuple('ChainFile', 'name path fmt info')):
+    """A checked file of a volume's backing chain and its qemu-img info."""
+
+    __slots__ = ()
+
 
 def _error_text(exc):
     """What a failed command said, for an operator to read."""
@@ -213,6 +267,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         self._client_version = None
         self._lfs_available = False
         self._lustre_mounts = set()
+        # Formats of the chain files an operation has checked, by path.
+        self._known_formats = {}
 
     @staticmethod
     def get_driver_options():
@@ -353,7 +409,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             raise lustre_client.LustreConfigError(
                 source=source, reason=_('cannot read %(file)s: %(err)s') %
                 {'file': share_file, 'err': exc.strerror})
-        shares = lustre_client.parse_shares(lines, share_file)
+        shares = lustre_client.parse_shares(lines, share_file,
+                                            self._mount_options)
         if not shares:
             raise lustre_client.LustreConfigError(
                 source=share_file, reason=_('no Lustre share is listed'))
@@ -373,11 +430,6 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
 
     def _check_flock(self, share):
         mode = lustre_client.flock_mode(self._mount_options + share.options)
-        if mode == 'noflock':
-            raise lustre_client.LustreConfigError(
-                source=share.device,
-                reason=_("mounted with 'noflock', QEMU cannot lock volume "
-                         "images (flock fails with ENOSYS); use 'flock'"))
         if mode == 'localflock':
             LOG.warning("Lustre share %s is mounted with 'localflock': "
                         "image locks are not seen by other hosts, so two "
@@ -804,7 +856,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 {'id': volume.id, 'fmt': fmt})
         return fmt
 
-    def _file_format(self, volume, filename):
+    def _file_format(self, volume, filename, snap_info=None):
         """The format of one file of a volume's chain.
 
         Overlays are qcow2 files this driver made; the base file has the
@@ -812,14 +864,310 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         """
         if filename != volume.name:
             return 'qcow2'
+        if snap_info is None:
+            snap_info = self._read_info_file(
+                self._local_path_volume_info(volume), empty_if_missing=True)
         self._load_admin_metadata(volume)
         with volume.obj_as_admin():
             metadata = volume.admin_metadata
-            if self._snapshots_exist(volume):
+            if snap_info.get('active', volume.name) != volume.name:
                 fmt = metadata.get('base_format', 'raw')
             else:
                 fmt = metadata.get('format', 'raw')
         return self._checked_format(volume, fmt)
+
+    # Files on the shares
+    #
+    # A fileset is mounted by many other Lustre clients; whatever is found
+    # in it (.info entries, backing files, names in a listing) is untrusted.
+    # Every file the driver opens, hands to qemu-img, a hypervisor or a
+    # backup, writes or deletes is checked here first: named as the driver
+    # names its files, directly in a share's mount point, a regular file
+    # with a single link (never followed through a symbolic link), in the
+    # format the driver recorded, its whole backing chain the same.
+
+    def _refuse(self, path, reason):
+        LOG.error('Refusing %(path)s: %(reason)s',
+                  {'path': path, 'reason': reason})
+        raise LustreUnsafeFile(path=path, reason=reason)
+
+    @staticmethod
+    def _is_overlay_name(volume_name, name):
+        return bool(re.fullmatch(
+            r'%s\.%s' % (re.escape(volume_name), _UUID_PATTERN), name))
+
+    def _is_volume_file_name(self, volume_name, name):
+        """Whether a name is the base file or a snapshot overlay's."""
+        return name == volume_name or self._is_overlay_name(volume_name,
+                                                            name)
+
+    def _check_file(self, path, volume_name=None):
+        """Check where a file is, its name and its type, never following it.
+
+        :param volume_name: the file must belong to this volume; None for
+                            a file an administrator hands over (manage)
+        :returns: the file's lstat result
+        :raises LustreUnsafeFile: naming the file and what is wrong
+        """
+        directory, name = os.path.split(path)
+        if (os.path.dirname(directory) != self.base or
+                not _MOUNT_POINT_RE.match(os.path.basename(directory))):
+            self._refuse(path, _('it is not directly in the mount point of '
+                                 'a share under %s') % self.base)
+        if volume_name is None:
+            if not self._MANAGEABLE_IMAGE_RE.match(name):
+                self._refuse(path, _('its name is not a plain file name'))
+        elif not self._is_volume_file_name(volume_name, name):
+            self._refuse(path, _('it is not named as a file of %s') %
+                         volume_name)
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            raise lustre_client.LustreException(
+                reason=_('%s does not exist') % path)
+        if stat.S_ISLNK(info.st_mode):
+            self._refuse(path, _('it is a symbolic link'))
+        if not stat.S_ISREG(info.st_mode):
+            self._refuse(path, _('it is not a regular file'))
+        if info.st_nlink != 1:
+            self._refuse(path, _('it has %d hard links; the driver never '
+                                 'links its files') % info.st_nlink)
+        return info
+
+    def _qemu_img_info(self, path, volume_name, img_format=None):
+        """The checked qemu-img info of one file of a share.
+
+        The file itself is checked (:meth:`_check_file`), its format is
+        the one recorded (never probed, except for a file an administrator
+        hands over), and it must have no data file and, if it has a
+        backing file, one of the same volume, with its format recorded.
+        The backing file is given as a plain name.
+        """
+        self._check_file(path, volume_name)
+        fmt = img_format or self._known_formats.get(path)
+        if fmt is None and volume_name is not None:
+            if not self._is_overlay_name(volume_name,
+                                         os.path.basename(path)):
+                raise lustre_client.LustreException(
+                    reason=_('the format of %s is unknown; it is never '
+                             'probed') % path)
+            fmt = 'qcow2'
+        try:
+            info = image_utils.qemu_img_info(
+                path, force_share=True, run_as_root=True,
+                allow_qcow2_backing_file=True, img_format=fmt)
+        except putils.ProcessExecutionError as exc:
+            self._refuse(path, _('qemu-img cannot read it as %(fmt)s: '
+                                 '%(err)s') % {'fmt': fmt or 'an image',
+                                               'err': _error_text(exc)})
+        except exception.Invalid as exc:
+            if type(exc) is not exception.Invalid:
+                raise
+            # Cinder's safety check failed; it does not say why.
+            self._refuse(path, _unsafe_image_reason(self._file_header(path),
+                                                    backing_allowed=True))
+        data = (info.format_specific or {}).get('data') or {}
+        if data.get('data-file'):
+            self._refuse(path, _("it has an external data file (%s); "
+                                 "volume files keep their data inside") %
+                         data['data-file'])
+        if info.backing_file:
+            backing = info.backing_file
+            if os.path.dirname(backing) in ('', os.path.dirname(path)):
+                backing = os.path.basename(backing)
+            if volume_name is None:
+                self._refuse(path, _('it has a backing file (%s)') %
+                             info.backing_file)
+            if not self._is_volume_file_name(volume_name, backing):
+                self._refuse(path, _('its backing file %(backing)s is not '
+                                     'a file of %(volume)s in the same '
+                                     'directory') %
+                             {'backing': info.backing_file,
+                              'volume': volume_name})
+            info.backing_file = backing
+        info.image = os.path.basename(path)
+        return info
+
+    @staticmethod
+    def _file_header(path):
+        """The first bytes of a file, read as the service user if it can."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            with os.fdopen(fd, 'rb') as image:
+                return image.read(_HEADER_BYTES)
+        except OSError:
+            return None
+
+    def _chain(self, volume, top=None, snap_info=None):
+        """The checked backing chain of a volume, from ``top`` down.
+
+        Each file is one of the volume's own (its base file or a snapshot
+        overlay named in its ``.info`` file), in the format the driver
+        recorded for it, and its backing file's format is recorded in it,
+        so that nothing is probed when QEMU follows the chain.  A file
+        appears once at most, which bounds the depth by the number of the
+        volume's files.
+
+        :param top: the name of the top file; by default the active file
+        :returns: a list of :class:`ChainFile`, top first
+        :raises LustreUnsafeFile: naming the file and what is wrong
+        """
+        volume_dir = self._local_volume_dir(volume)
+        if snap_info is None:
+            snap_info = self._read_info_file(
+                self._local_path_volume_info(volume), empty_if_missing=True)
+        members = {volume.name} | set(snap_info.values())
+        name = top or snap_info.get('active', volume.name)
+        fmt = self._file_format(volume, name, snap_info)
+        chain = []
+        while name:
+            path = os.path.join(volume_dir, name)
+            if name not in members:
+                self._refuse(path, _('it is in the backing chain of volume '
+                                     '%s but is none of its files') %
+                             volume.id)
+            members.discard(name)
+            info = self._qemu_img_info(path, volume.name, img_format=fmt)
+            chain.append(ChainFile(name, path, fmt, info))
+            name = info.backing_file
+            if name:
+                fmt = self._file_format(volume, name, snap_info)
+                if info.backing_file_format != fmt:
+                    self._refuse(path, _("its backing file %(name)s is "
+                                         "recorded as '%(recorded)s', not "
+                                         "as '%(fmt)s'") %
+                                 {'name': name, 'fmt': fmt,
+                                  'recorded': info.backing_file_format})
+        return chain
+
+    def _get_backing_chain_for_path(self, volume, path):
+        """The base class's chain listing, from the checked chain."""
+        return [{'filename': link.name,
+                 'backing-filename': link.info.backing_file}
+                for link in self._chain(volume, os.path.basename(path))]
+
+    @contextlib.contextmanager
+    def _formats_known(self, chain):
+        """Tell :meth:`_qemu_img_info` the formats of a checked chain.
+
+        The base class asks for the qemu-img info of chain files without a
+        format; rather than letting it be probed, the format checked for
+        the file is used while the calling operation holds the volume's
+        lock.
+        """
+        paths = [link.path for link in chain]
+        self._known_formats.update((link.path, link.fmt) for link in chain)
+        try:
+            yield
+        finally:
+            for path in paths:
+                self._known_formats.pop(path, None)
+
+    def _read_info_file(self, info_path, empty_if_missing=False):
+        """Read a volume's snapshot records, as data from the share.
+
+        The file is opened without following a symbolic link and must be
+        a small regular file; each name in it must be one of the volume's
+        own file names, and each key ``active`` or a snapshot id.
+        """
+        try:
+            fd = os.open(info_path,
+                         os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except FileNotFoundError:
+            if empty_if_missing:
+                return {}
+            raise
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                self._refuse(info_path, _('it is a symbolic link'))
+            raise
+        with os.fdopen(fd, 'rb') as info_file:
+            info = os.fstat(info_file.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                self._refuse(info_path, _('it is not a regular file'))
+            if info.st_nlink != 1:
+                self._refuse(info_path, _('it has %d hard links') %
+                             info.st_nlink)
+            text = info_file.read(_MAX_INFO_BYTES + 1)
+        if len(text) > _MAX_INFO_BYTES:
+            self._refuse(info_path, _('it is larger than %d bytes') %
+                         _MAX_INFO_BYTES)
+        try:
+            snap_info = json.loads(text)
+        except ValueError as exc:
+            raise lustre_client.LustreException(
+                reason=_('snapshot records %(path)s are not valid JSON '
+                         '(%(err)s); the volume files are untouched, repair '
+                         'or restore that file') %
+                {'path': info_path, 'err': exc})
+        self._check_snap_info(info_path, snap_info)
+        return snap_info
+
+    def _check_snap_info(self, info_path, snap_info):
+        volume_name = os.path.basename(info_path)[:-len('.info')]
+        if not isinstance(snap_info, dict):
+            self._refuse(info_path, _('it does not hold a JSON object'))
+        if snap_info and 'active' not in snap_info:
+            self._refuse(info_path, _("it has no 'active' entry"))
+        for key, name in snap_info.items():
+            if key != 'active' and not re.fullmatch(_UUID_PATTERN, key):
+                self._refuse(info_path, _('%r is not a snapshot id') % key)
+            if not (isinstance(name, str) and
+                    self._is_volume_file_name(volume_name, name)):
+                self._refuse(info_path, _('entry %(key)s names %(name)r, '
+                                          'which is not a file of '
+                                          '%(volume)s') %
+                             {'key': key, 'name': name,
+                              'volume': volume_name})
+
+    def _write_info_file(self, info_path, snap_info):
+        """Replace the ``.info`` file atomically.
+
+        A crash while writing must never leave a volume whose snapshot
+        chain cannot be read, so the new content is written to a temporary
+        file, flushed to disk and renamed over the old one.  Once the last
+        snapshot is gone the file is removed: no file means no snapshots.
+
+        The temporary file has a name others can predict: whatever is
+        there is removed, and the file is created exclusively (never
+        through a symbolic link) and written through a descriptor checked
+        to be a regular file.  What the file holds is checked again each
+        time it is read.
+        """
+        if 'active' not in snap_info:
+            raise exception.RemoteFSException(
+                _("'active' must be present when writing snap_info."))
+        self._check_snap_info(info_path, snap_info)
+        base_name = os.path.basename(info_path)[:-len('.info')]
+        if snap_info == {'active': base_name}:
+            self._delete(info_path)
+            return
+        tmp_path = info_path + '.tmp'
+        self._delete(tmp_path)
+        flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+        if self._execute_as_root and os.geteuid() != 0:
+            # The share directory may be writable by root only: root
+            # creates the file and hands it to the service user.
+            self._execute('dd', 'if=/dev/null', 'of=%s' % tmp_path,
+                          'conv=excl', 'status=none', run_as_root=True)
+            self._execute('chown', '-h',
+                          '%d:%d' % (os.geteuid(), os.getegid()), tmp_path,
+                          run_as_root=True)
+            fd = os.open(tmp_path, flags)
+        else:
+            fd = os.open(tmp_path, flags | os.O_CREAT | os.O_EXCL, 0o660)
+        with os.fdopen(fd, 'w') as tmp:
+            info = os.fstat(tmp.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+                self._refuse(tmp_path, _('it was replaced while the driver '
+                                         'was writing it'))
+            os.fchmod(tmp.fileno(), 0o660)
+            json.dump(snap_info, tmp, indent=1, sort_keys=True)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        # The share directory may be writable by root only.
+        self._execute('mv', '-f', tmp_path, info_path,
+                      run_as_root=self._execute_as_root)
 
     @coordination.synchronized('{self.driver_prefix}-{volume.id}')
     def create_volume(self, volume):
@@ -827,39 +1175,60 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
 
     def _do_create_volume(self, volume):
         """Create the volume's file; on any failure, leave nothing behind."""
+        fmt = self._new_volume_format(volume)
+
+        def fill():
+            if fmt == 'qcow2':
+                self._create_qcow2_file(path, volume.size)
+            elif not self._is_thick(volume):
+                self._create_sparsed_file(path, volume.size)
+            return fmt
+
         path = self.local_path(volume)
-        layout = self._volume_layout(volume)
+        self._record_format(volume, self._make_volume_file(volume, path,
+                                                           fill))
+
+    def _make_volume_file(self, volume, path, fill, layout=None):
+        """Make a new file for a volume with ``fill()``, or leave no file.
+
+        Every file a volume gets is made this way: the name must be free,
+        the layout is set on the empty file, ``fill()`` writes it, a thick
+        raw file is then allocated to its full size, and it is made
+        readable by owner and group only.  On any failure the file is
+        removed; a failed command is reported with what it said (``No
+        space left on device``, say).
+
+        :param fill: writes the file and returns its format
+        :param layout: the file's layout; by default the volume's own
+        :returns: the format of the file
+        """
+        if layout is None:
+            layout = self._volume_layout(volume)
         if os.path.lexists(path):
             raise lustre_client.LustreException(
                 reason=_('%s already exists; refusing to overwrite it') %
                 path)
-        fmt = self._new_volume_format(volume)
         try:
             self._set_layout(layout, path)
-            if fmt == 'qcow2':
-                self._create_qcow2_file(path, volume.size)
-            elif self._is_thick(volume):
-                self._create_regular_file(path, volume.size)
-            else:
-                self._create_sparsed_file(path, volume.size)
+            fmt = fill()
+            if fmt == 'raw' and self._is_thick(volume):
+                self._allocate(path, 0, volume.size * units.Gi)
             self._set_rw_permissions(path)
         except putils.ProcessExecutionError as exc:
             self._delete_quietly(path)
             raise lustre_client.LustreException(
-                reason=_('could not create %(size)d GiB volume file %(path)s'
-                         ': %(err)s') % {'size': volume.size, 'path': path,
-                                         'err': _error_text(exc)})
+                reason=_('could not write the %(size)d GiB file %(path)s of '
+                         'volume %(id)s: %(err)s') %
+                {'size': volume.size, 'path': path, 'id': volume.id,
+                 'err': _error_text(exc)})
         except Exception:
             with excutils.save_and_reraise_exception():
                 self._delete_quietly(path)
-        self._record_format(volume, fmt)
+        return fmt
 
     def _create_sparsed_file(self, path, size):
         self._execute('truncate', '-s', str(size * units.Gi), path,
                       run_as_root=self._execute_as_root)
-
-    def _create_regular_file(self, path, size):
-        self._allocate(path, 0, size * units.Gi)
 
     def _allocate(self, path, start, end):
         """Allocate bytes [start, end) of a raw file, keeping its data.
@@ -920,6 +1289,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         self._ensure_share_mounted(volume.provider_location)
         volume_dir = self._local_volume_dir(volume)
         info_path = self._local_path_volume_info(volume)
+        info_name = os.path.basename(info_path)
         try:
             snap_info = self._read_info_file(info_path,
                                              empty_if_missing=True)
@@ -928,14 +1298,30 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             LOG.warning('Deleting the files of volume %(id)s by name: '
                         '%(err)s', {'id': volume.id, 'err': exc})
             names = {name for name in os.listdir(volume_dir)
-                     if name.startswith(volume.name + '.')}
-        names.update((volume.name, os.path.basename(info_path) + '.tmp'))
-        names.discard(os.path.basename(info_path))
-        # Each removal is a root command: skip the files that are not there.
-        for name in sorted(names) + [os.path.basename(info_path)]:
-            path = os.path.join(volume_dir, name)
-            if os.path.lexists(path):
-                self._delete(path)
+                     if self._is_overlay_name(volume.name, name)}
+        # Temporary files of an interrupted snapshot revert, restore or
+        # .info update.
+        names.update([name + '.tmp' for name in names] +
+                     [volume.name, volume.name + '.restore',
+                      info_name + '.tmp'])
+        for name in sorted(names) + [info_name]:
+            self._delete_volume_file(os.path.join(volume_dir, name))
+
+    def _delete_volume_file(self, path):
+        """Remove a file the driver names, if it is there.
+
+        Only the name is removed (a symbolic link, never what it points
+        to), and never a directory or device someone else put there.
+        """
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            return
+        if stat.S_ISREG(mode) or stat.S_ISLNK(mode):
+            self._delete(path)
+        else:
+            LOG.warning('Leaving %s: it is not a regular file, so not a '
+                        'file of this driver.', path)
 
     # Attach
 
@@ -950,15 +1336,12 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         """
         if volume.status == 'restoring-backup':
             self._prepare_restore(volume)
-        active = self.get_active_image_from_info(volume)
-        path = os.path.join(self._local_volume_dir(volume), active)
-        fmt = self._volume_format(volume)
+        active, path, fmt, info = self._chain(volume)[0]
         if volume.multiattach and fmt != 'raw':
             raise exception.InvalidVolume(
                 reason=_('multiattach volume %(id)s is %(fmt)s; guests can '
                          'only share raw files') % {'id': volume.id,
                                                     'fmt': fmt})
-        info = self._qemu_img_info(path, volume.name, img_format=fmt)
         virtual_size_gb = math.ceil(info.virtual_size / units.Gi)
         if virtual_size_gb > volume.size:
             LOG.error('The virtual size of %(path)s (%(vsize)s GiB) exceeds '
@@ -993,7 +1376,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 self._volume_format(volume) == 'raw' and
                 not self._snapshots_exist(volume)):
             path = self.local_path(volume)
-            self._restore_raw_size(volume, path, os.stat(path).st_size)
+            size = self._check_file(path, volume.name).st_size
+            self._restore_raw_size(volume, path, size)
 
     def _restore_raw_size(self, volume, path, size):
         """Extend a raw file found shorter than its volume with zeros.
@@ -1027,12 +1411,14 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                  'volume.', volume.id)
         path = self.local_path(volume)
         new_path = path + '.restore'
-        layout = self._volume_layout(volume)
         self._delete(new_path)
-        try:
-            self._set_layout(layout, new_path)
+
+        def fill():
             self._create_sparsed_file(new_path, volume.size)
-            self._set_rw_permissions(new_path)
+            return 'raw'
+
+        self._make_volume_file(volume, new_path, fill)
+        try:
             self._execute('mv', '-f', new_path, path,
                           run_as_root=self._execute_as_root)
         except Exception:
@@ -1088,11 +1474,6 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         share = self.shares.get(device)
         return list(share.options) if share else []
 
-    def _qemu_img_info(self, path, volume_name, img_format=None):
-        return self._qemu_img_info_base(
-            path, volume_name, self.base, force_share=True,
-            run_as_root=True, img_format=img_format)
-
     # Extend
 
     def _extend_volume(self, volume, size_gb):
@@ -1105,10 +1486,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             raise exception.ExtendVolumeError(
                 reason=_('volume %s is attached; Lustre volumes are '
                          'extended while detached') % volume.id)
-        path = self._local_path_active_image(volume)
-        fmt = self._volume_format(volume)
-        old_size = self._qemu_img_info(path, volume.name,
-                                       img_format=fmt).virtual_size
+        _name, path, fmt, info = self._chain(volume)[0]
+        old_size = info.virtual_size
         new_size = size_gb * units.Gi
         if new_size < old_size:
             raise exception.ExtendVolumeError(
@@ -1159,50 +1538,25 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 message=_('volume %s is a multiattach volume; its active '
                           'file must stay raw, so it cannot have '
                           'snapshots') % snapshot.volume.id)
-        # The base class rewrites the format records.
-        self._load_admin_metadata(snapshot.volume)
+        self._record_base_format(snapshot.volume)
         return self._create_snapshot(snapshot)
 
-    def _read_info_file(self, info_path, empty_if_missing=False):
-        try:
-            return super()._read_info_file(info_path, empty_if_missing)
-        except ValueError as exc:
-            raise lustre_client.LustreException(
-                reason=_('snapshot records %(path)s are not valid JSON '
-                         '(%(err)s); the volume files are untouched, repair '
-                         'or restore that file') %
-                {'path': info_path, 'err': exc})
+    def _record_base_format(self, volume):
+        """Record the format of the base file before the first snapshot.
 
-    def _write_info_file(self, info_path, snap_info):
-        """Replace the ``.info`` file atomically.
-
-        A crash while writing must never leave a volume whose snapshot
-        chain cannot be read, so the new content is written to a temporary
-        file, flushed to disk and renamed over the old one.  Once the last
-        snapshot is gone the file is removed: no file means no snapshots.
+        The base class records it only once in a volume's life, and keeps
+        it when a restore or a retype changes the format later.
         """
-        if 'active' not in snap_info:
-            raise exception.RemoteFSException(
-                _("'active' must be present when writing snap_info."))
-        base_name = os.path.basename(info_path)[:-len('.info')]
-        if snap_info == {'active': base_name}:
-            self._delete(info_path)
+        # The base class rewrites the format records.
+        self._load_admin_metadata(volume)
+        if self._snapshots_exist(volume):
             return
-        tmp_path = info_path + '.tmp'
-        self._execute('truncate', '-s0', tmp_path,
-                      run_as_root=self._execute_as_root)
-        self._set_rw_permissions(tmp_path)
-        if self._execute_as_root and os.geteuid() != 0:
-            # Created by root: the service itself writes and reads it.
-            self._execute('chown', '%d:%d' % (os.geteuid(), os.getegid()),
-                          tmp_path, run_as_root=True)
-        with open(tmp_path, 'w') as tmp:
-            json.dump(snap_info, tmp, indent=1, sort_keys=True)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        # The share directory may be writable by root only.
-        self._execute('mv', '-f', tmp_path, info_path,
-                      run_as_root=self._execute_as_root)
+        with volume.obj_as_admin():
+            metadata = volume.admin_metadata
+            fmt = metadata.get('format', 'raw')
+            if metadata.get('base_format') != fmt:
+                metadata['base_format'] = fmt
+                volume.save()
 
     def _do_create_snapshot(self, snapshot, backing_filename, new_snap_path):
         """Create a qcow2 overlay on the active file of a volume.
@@ -1216,12 +1570,9 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         if volume.encryption_key_id:
             raise exception.VolumeDriverException(
                 message=_('encrypted volumes are not supported'))
-        backing_path = os.path.join(self._local_volume_dir(volume),
-                                    backing_filename)
-        backing_fmt = self._file_format(volume, backing_filename)
-        # Validates the chain below the new overlay.
-        self._qemu_img_info(backing_path, volume.name,
-                            img_format=backing_fmt)
+        # The chain below the new overlay is what the guest will read.
+        _name, backing_path, backing_fmt, _info = self._chain(
+            volume, top=backing_filename)[0]
         layout = self._volume_layout(volume)
         try:
             self._set_layout(layout, new_snap_path)
@@ -1251,7 +1602,9 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         if snapshot.id in snap_info:
             # The base class rewrites the format records.
             self._load_admin_metadata(volume)
-            return super()._delete_snapshot(snapshot)
+            chain = self._chain(volume, snap_info=snap_info)
+            with self._formats_known(chain):
+                return super()._delete_snapshot(snapshot)
         overlay = self._get_new_snap_path(snapshot)
         if self._is_volume_attached(volume):
             if os.path.lexists(overlay):
@@ -1260,7 +1613,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                             {'snap': snapshot.id, 'path': overlay,
                              'vol': volume.id})
             return
-        self._delete(overlay)
+        self._delete_volume_file(overlay)
 
     def _revert_to_snapshot(self, context, volume, snapshot):
         """Revert a detached volume to its latest snapshot.
@@ -1278,10 +1631,9 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 reason=_('snapshot %(snap)s is not the latest snapshot of '
                          'volume %(vol)s; only the latest can be reverted '
                          'to') % {'snap': snapshot.id, 'vol': volume.id})
-        overlay = os.path.join(self._local_volume_dir(volume),
-                               snap_info['active'])
-        backing_file = self._qemu_img_info(
-            overlay, volume.name, img_format='qcow2').backing_file
+        _name, overlay, _fmt, info = self._chain(volume,
+                                                 snap_info=snap_info)[0]
+        backing_file = info.backing_file
         new_overlay = overlay + '.tmp'
         self._delete(new_overlay)
         self._do_create_snapshot(snapshot, backing_file, new_overlay)
@@ -1295,22 +1647,19 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
 
         :param copy: writes the volume's file and returns its format
         """
-        path = self.local_path(volume)
-        layout = self._volume_layout(volume)
-        if os.path.lexists(path):
-            raise lustre_client.LustreException(
-                reason=_('%s already exists; refusing to overwrite it') %
-                path)
-        try:
-            self._set_layout(layout, path)
-            fmt = copy()
-            if fmt == 'raw' and self._is_thick(volume):
-                self._allocate(path, 0, volume.size * units.Gi)
-            self._set_rw_permissions(path)
-        except Exception:
-            with excutils.save_and_reraise_exception():
-                self._delete_quietly(path)
-        self._record_format(volume, fmt)
+        self._record_format(volume, self._make_volume_file(
+            volume, self.local_path(volume), copy))
+
+    @coordination.synchronized('{self.driver_prefix}-{snapshot.volume_id}')
+    @coordination.synchronized('{self.driver_prefix}-{volume.id}')
+    def create_volume_from_snapshot(self, volume, snapshot):
+        """Copy a snapshot, holding its volume's lock as a clone does.
+
+        The base class locks the new volume only; a snapshot of the same
+        volume deleted meanwhile would commit and remove a file of the
+        chain being copied.
+        """
+        return self._create_volume_from_snapshot(volume, snapshot)
 
     def _create_volume_from_snapshot(self, volume, snapshot):
         self._validate_state(snapshot.status,
@@ -1338,27 +1687,30 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             raise exception.VolumeDriverException(
                 message=_('encrypted volumes are not supported'))
         src_volume = snapshot.volume
-        volume_dir = self._local_volume_dir(src_volume)
         snap_info = self._read_info_file(
             self._local_path_volume_info(src_volume))
-        overlay = os.path.join(volume_dir, snap_info[snapshot.id])
-        backing_file = self._qemu_img_info(
-            overlay, src_volume.name, img_format='qcow2').backing_file
-        return self._copy_chain(src_volume, backing_file, volume,
-                                volume_size)
+        if snapshot.id not in snap_info:
+            raise exception.InvalidSnapshot(
+                reason=_('snapshot %s has no record in its volume\'s .info '
+                         'file') % snapshot.id)
+        chain = self._chain(src_volume, top=snap_info[snapshot.id],
+                            snap_info=snap_info)
+        if len(chain) < 2:
+            self._refuse(chain[0].path, _('the overlay of snapshot %s has no '
+                                          'backing file') % snapshot.id)
+        return self._copy_chain(chain[1:], volume, volume_size)
 
-    def _copy_chain(self, src_volume, filename, volume, volume_size):
-        """Write what a file of a source volume's chain holds to a volume.
+    def _copy_chain(self, chain, volume, volume_size):
+        """Write what a checked chain holds to a new volume's file.
 
-        ``qemu-img convert`` reads the file and its backing files and
-        writes only the allocated data, in the new volume's format.
+        ``qemu-img convert`` reads the top file of the chain and its
+        backing files and writes only the allocated data, in the new
+        volume's format.
 
+        :param chain: a source volume's chain, as :meth:`_chain` returns
         :returns: the format of the new file
         """
-        source = os.path.join(self._local_volume_dir(src_volume), filename)
-        source_fmt = self._file_format(src_volume, filename)
-        source_info = self._qemu_img_info(source, src_volume.name,
-                                          img_format=source_fmt)
+        _name, source, source_fmt, source_info = chain[0]
         dest = self._local_path_volume(volume)
         out_fmt = self._new_volume_format(volume)
         LOG.debug('Copying %(src)s to %(dest)s as %(fmt)s.',
@@ -1391,8 +1743,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         volume.provider_location = self._find_share(volume)
         if not self._is_volume_attached(src_vref):
             self._populate_volume(volume, lambda: self._copy_chain(
-                src_vref, self.get_active_image_from_info(src_vref), volume,
-                volume.size))
+                self._chain(src_vref), volume, volume.size))
             return {'provider_location': volume.provider_location}
         temp_snapshot = objects.Snapshot(
             context=context,
@@ -1442,12 +1793,25 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         within the volume) and converted by Cinder's image utilities.
         """
         path = self.local_path(volume)
+        self._check_file(path, volume.name)
         fmt = self._volume_format(volume)
-        image_utils.fetch_to_volume_format(
-            context, image_service, image_id, path, fmt,
-            self.configuration.volume_dd_blocksize, size=volume.size,
-            run_as_root=self._execute_as_root,
-            disable_sparse=disable_sparse)
+        try:
+            image_utils.fetch_to_volume_format(
+                context, image_service, image_id, path, fmt,
+                self.configuration.volume_dd_blocksize, size=volume.size,
+                run_as_root=self._execute_as_root,
+                disable_sparse=disable_sparse)
+        except exception.Invalid as exc:
+            if type(exc) is not exception.Invalid:
+                raise
+            # Cinder's safety check failed; it does not say why.
+            reason = _unsafe_image_reason(
+                self._image_header(context, image_service, image_id),
+                backing_allowed=False)
+            LOG.error('Refusing image %(image)s: %(reason)s',
+                      {'image': image_id, 'reason': reason})
+            raise exception.ImageUnacceptable(image_id=image_id,
+                                              reason=reason)
         image_utils.resize_image(path, volume.size,
                                  run_as_root=self._execute_as_root,
                                  file_format=fmt)
@@ -1463,6 +1827,24 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             self._allocate(path, 0, volume.size * units.Gi)
         self._set_rw_permissions(path)
 
+    @staticmethod
+    def _image_header(context, image_service, image_id):
+        """The first bytes of an image, or None if it cannot be read."""
+        try:
+            chunks = image_service.download(context, image_id)
+            header = b''
+            for chunk in chunks:
+                header += chunk
+                if len(header) >= _HEADER_BYTES:
+                    break
+            if hasattr(chunks, 'close'):
+                chunks.close()
+            return header
+        except Exception:
+            LOG.debug('Cannot read the header of image %s.', image_id,
+                      exc_info=True)
+            return None
+
     def _copy_volume_to_image(self, context, volume, image_service,
                               image_meta, store_id=None):
         """Upload what the guest sees, in the image's disk format.
@@ -1471,9 +1853,9 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         probed one); a raw file already in the image's format is uploaded
         as it is.
         """
-        path = self._local_path_active_image(volume)
-        fmt = self._volume_format(volume)
-        info = self._qemu_img_info(path, volume.name, img_format=fmt)
+        _name, path, fmt, info = self._chain(volume)[0]
+        if fmt == 'raw':
+            self._restore_raw_size(volume, path, info.virtual_size)
         disk_format = image_meta['disk_format']
         image_utils.check_image_conversion_disable(
             disk_format, fmt, image_meta['id'], upload=True)
@@ -1555,32 +1937,26 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                         'there; using generic migration: %(err)s',
                         {'share': device, 'id': volume.id, 'err': exc})
             return False, None
-        source = self.local_path(volume)
         dest = os.path.join(self._get_mount_point_for_share(device),
                             volume.name)
         if os.path.lexists(dest):
             LOG.warning('%s exists; using generic migration.', dest)
             return False, None
-        fmt = self._volume_format(volume)
+        _name, source, fmt, info = self._chain(volume)[0]
         layout = self._layout(
             (volume.volume_type.extra_specs or {}) if volume.volume_type
             else {}, host['capabilities'].get('ost_pool'))
         LOG.info('Migrating volume %(id)s from %(src)s to %(dest)s.',
                  {'id': volume.id, 'src': volume.provider_location,
                   'dest': device})
-        try:
-            self._set_layout(layout, dest)
-            image_utils.convert_image(
-                source, dest, fmt, src_format=fmt,
-                run_as_root=self._execute_as_root,
-                data=self._qemu_img_info(source, volume.name,
-                                         img_format=fmt))
-            if fmt == 'raw' and self._is_thick(volume):
-                self._allocate(dest, 0, volume.size * units.Gi)
-            self._set_rw_permissions(dest)
-        except Exception:
-            with excutils.save_and_reraise_exception():
-                self._delete_quietly(dest)
+
+        def fill():
+            image_utils.convert_image(source, dest, fmt, src_format=fmt,
+                                      run_as_root=self._execute_as_root,
+                                      data=info)
+            return fmt
+
+        self._make_volume_file(volume, dest, fill, layout=layout)
         self._delete(source)
         return True, {'provider_location': device}
 
@@ -1614,18 +1990,14 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         new_layout = self._layout(new_type.extra_specs or {}, found[1])
         if new_layout == self._volume_layout(volume):
             return True, None
-        volume_dir = self._local_volume_dir(volume)
-        snap_info = self._read_info_file(
-            self._local_path_volume_info(volume), empty_if_missing=True)
-        names = {volume.name} | set(snap_info.values())
+        chain = self._chain(volume)
         # An empty layout goes back to the fileset's default.
         layout = new_layout or lustre_client.Layout.plain(0, 0)
         LOG.info('Restriping volume %(id)s: %(layout)s.',
                  {'id': volume.id,
                   'layout': ' '.join(layout.setstripe_args())})
-        for name in sorted(names):
-            lustre_client.migrate(self._execute,
-                                  os.path.join(volume_dir, name), layout,
+        for link in chain:
+            lustre_client.migrate(self._execute, link.path, layout,
                                   run_as_root=self._execute_as_root)
         return True, None
 
@@ -1637,9 +2009,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         :returns: (volume name id, True for a base file and False for the
                   other files of a volume), or None for other names
         """
-        uuid = '[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}'
         pattern = re.escape(CONF.volume_name_template).replace(
-            re.escape('%s'), '(%s)' % uuid)
+            re.escape('%s'), '(%s)' % _UUID_PATTERN)
         match = re.match(r'^%s(\..*)?$' % pattern, name)
         if not match:
             return None
@@ -1708,11 +2079,10 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         """
         location = self._get_manageable_vol_location(existing_ref)
         path = location['vol_local_path']
-        manageable, reason = self._is_volume_manageable(path)
-        if not manageable:
+        fmt, reason = self._manageable_format(path)
+        if reason:
             raise exception.ManageExistingInvalidReference(
                 existing_ref=existing_ref, reason=reason)
-        fmt = self._qemu_img_info(path, None).file_format
         dest = os.path.join(location['mountpoint'], volume.name)
         if os.path.lexists(dest):
             raise exception.ManageExistingInvalidReference(
@@ -1722,6 +2092,36 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         self._execute('mv', path, dest, run_as_root=self._execute_as_root)
         self._record_format(volume, fmt)
         return {'provider_location': location['share']}
+
+    def _manageable_format(self, path):
+        """The format of a file to manage, or why it cannot be managed.
+
+        The file is checked as every file of a share is; its format is
+        probed, since the administrator who hands it over vouches for it,
+        and it must be raw or qcow2 with no backing or data file.
+
+        :returns: (format, None) or (None, reason)
+        """
+        try:
+            fmt = self._qemu_img_info(path, None).file_format
+        except lustre_client.LustreException as exc:
+            return None, exc.msg
+        if fmt not in _VOLUME_FORMATS:
+            return None, _("%(path)s is a %(fmt)s image; only raw and qcow2 "
+                           "files can be managed") % {'path': path,
+                                                      'fmt': fmt}
+        return fmt, None
+
+    def _is_volume_manageable(self, volume_path, already_managed=False):
+        if already_managed:
+            return False, _('Volume already managed.')
+        fmt, reason = self._manageable_format(volume_path)
+        return fmt is not None, reason
+
+    def _get_rounded_manageable_image_size(self, image_path):
+        """The size of a file to manage, read as every share file is."""
+        virtual_size = self._qemu_img_info(image_path, None).virtual_size
+        return int(math.ceil(virtual_size / units.Gi))
 
     def _get_share_manageable_volumes(self, share, managed_volumes):
         """List the files at the top of a share that are or could be volumes.

@@ -244,14 +244,17 @@ def parse_share_line(line):
     return Share.parse(device, options)
 
 
-def parse_shares(lines, source):
+def parse_shares(lines, source, mount_options=()):
     """Parse the lines of a shares file into Shares, in file order.
 
     Every line is checked, and the first bad one is reported with its
-    number, so an operator can fix the file in one go.
+    number, so an operator can fix the file in one go.  A share that would
+    be mounted with ``noflock``, given the options of every share, is
+    refused: QEMU's image locks fail on it.
 
     :param lines: the lines of the file
     :param source: the name of the file, for error messages
+    :param mount_options: the mount options of every share
     :raises LustreConfigError: naming the line and what is wrong with it
     """
     shares = []
@@ -263,6 +266,13 @@ def parse_shares(lines, source):
             raise LustreConfigError(source=where, reason=exc)
         if share is None:
             continue
+        if flock_mode(list(mount_options) + share.options) == 'noflock':
+            raise LustreConfigError(
+                source=where,
+                reason=_("%s would be mounted with 'noflock' (the mount "
+                         "options of every share, then the line's own): "
+                         "QEMU cannot lock volume images there (flock "
+                         "fails with ENOSYS); use 'flock'") % share.device)
         for other_number, other in shares:
             if other.contains(share) or share.contains(other):
                 reason = _('fileset %(new)s overlaps %(old)s of line '

@@ -19,7 +19,6 @@ import os
 import time
 
 import ddt
-from oslo_concurrency import processutils as putils
 from oslo_utils import units
 
 from cinder import exception
@@ -201,8 +200,11 @@ class LustreVolumeTestCase(base.LustreFunctionalTestCase):
         self.guest_write(source, 0, 800 * MI, 0x71)
         clone = self.create_volume(pool='lfs02', vtype=self.thin,
                                    create=False)
-        self.assertRaises(putils.ProcessExecutionError,
-                          self.driver.create_cloned_volume, clone, source)
+        exc = self.assertRaises(lustre_client.LustreException,
+                                self.driver.create_cloned_volume, clone,
+                                source)
+        self.assertIn('could not write the 1 GiB file', str(exc))
+        self.assertIn('No space left on device', str(exc))
         self.assertEqual([], self.files(base.SHARE2))
         # The source and its chain are as they were.
         self.assertEqual([source.name], self.files())
@@ -356,11 +358,12 @@ class LustreVolumeTestCase(base.LustreFunctionalTestCase):
     def test_migrate_to_a_full_share_keeps_the_volume(self):
         volume = self.create_volume(vtype=self.thick)
         self.guest_write(volume, 0, MI, 0xb4)
-        self.assertRaises(putils.ProcessExecutionError,
-                          self.driver.migrate_volume, self.context, volume,
-                          {'host': 'node@lustre#lfs02', 'capabilities': {
-                              'location_info': 'LustreDriver:%s' %
-                              base.SHARE2}})
+        exc = self.assertRaises(
+            lustre_client.LustreException, self.driver.migrate_volume,
+            self.context, volume,
+            {'host': 'node@lustre#lfs02', 'capabilities': {
+                'location_info': 'LustreDriver:%s' % base.SHARE2}})
+        self.assertIn('No space left on device', str(exc))
         self.assertEqual([], self.files(base.SHARE2))
         self.assertGuestSees(volume)
 

@@ -19,7 +19,9 @@ import collections
 import hashlib
 import json
 import os
+import re
 import subprocess
+import threading
 from unittest import mock
 
 import ddt
@@ -48,6 +50,7 @@ from cinder.volume import volume_utils
 SHARE = '10.0.0.1@tcp:/lfs01/cinder'
 SHARE2 = 'mgs1@o2ib,mgs1b@tcp:mgs2@o2ib:/lfs02'
 VOLUME_NAME = 'volume-%s' % fake.VOLUME_ID
+OVERLAY_RE = re.compile(r'\.[0-9a-f]{8}-[0-9a-f-]{27}$')
 ENOSPC = putils.ProcessExecutionError(
     exit_code=1, stderr='fallocate: fallocate failed: No space left on '
                         'device\n')
@@ -56,13 +59,27 @@ EOPNOTSUPP = putils.ProcessExecutionError(
                         'supported\n')
 
 
-def qemu_info(fmt='raw', virtual_size=units.Gi, backing_file=None):
-    """A parsed ``qemu-img info --output=json``, as image_utils returns."""
+def qemu_info(fmt='raw', virtual_size=units.Gi, backing_file=None,
+              backing_fmt=None, data_file=None):
+    """A parsed ``qemu-img info --output=json``, as image_utils returns.
+
+    A backing file's format is recorded as the driver records it: qcow2
+    for a snapshot overlay, raw for a base file, unless given.
+    """
     out = {'format': fmt, 'virtual-size': virtual_size,
            'filename': 'volume', 'actual-size': 0}
+    if fmt == 'qcow2':
+        out['format-specific'] = {'type': 'qcow2', 'data': {'compat': '1.1'}}
+        if data_file:
+            out['format-specific']['data']['data-file'] = data_file
     if backing_file:
         out['backing-filename'] = backing_file
         out['full-backing-filename'] = backing_file
+        if backing_fmt is None:
+            backing_fmt = ('qcow2' if OVERLAY_RE.search(backing_file)
+                           else 'raw')
+        if backing_fmt:
+            out['backing-filename-format'] = backing_fmt
     return imageutils.QemuImgInfo(json.dumps(out), format='json')
 
 
@@ -390,6 +407,10 @@ class LustreDriverTestCase(test.TestCase):
         self.mock_object(lustre_client, 'find_mount_helper',
                          return_value='/sbin/mount.lustre')
         self.mock_object(lustre.time, 'sleep')
+        # A test that reaches qemu-img without saying what it answers is
+        # wrong: unit tests never run it.
+        self.mock_object(image_utils, 'qemu_img_info',
+                         side_effect=AssertionError('qemu-img info called'))
         self.capacity = self.mock_object(
             lustre_client, 'capacity',
             return_value=(100 * units.Gi, 60 * units.Gi))
@@ -415,8 +436,8 @@ class LustreDriverTestCase(test.TestCase):
     @staticmethod
     def fake_execute(*cmd, **kwargs):
         """Run the few commands whose effect on files later steps read."""
-        if cmd[:2] == ('truncate', '-s0'):
-            open(cmd[2], 'w').close()
+        if cmd[0] == 'dd' and 'conv=excl' in cmd:
+            os.close(os.open(cmd[2][len('of='):], os.O_CREAT | os.O_EXCL))
         elif cmd[0] == 'mv' and os.path.exists(cmd[-2]):
             os.rename(cmd[-2], cmd[-1])
         elif cmd[:2] == ('rm', '-f') and os.path.lexists(cmd[2]):
@@ -430,13 +451,17 @@ class LustreDriverTestCase(test.TestCase):
         self.execute.reset_mock()
 
     def volume(self, size=1, fmt='raw', share=SHARE, host=None, specs=None,
-               **updates):
+               files=('',), **updates):
+        """A volume object; ``files`` are made in its share, '' its base."""
         volume = fake_volume.fake_volume_obj(
             self.context, size=size, provider_location=share,
             host=host or 'node@lustre#lfs01/cinder', **updates)
         volume.admin_metadata = {'format': fmt} if fmt else {}
         volume.volume_type = fake_volume.fake_volume_type_obj(
             self.context, extra_specs=specs or {})
+        for suffix in files if share else ():
+            self.touch(volume.name + suffix,
+                       self.driver._get_mount_point_for_share(share))
         return volume
 
     def snapshot(self, volume, snapshot_id=fake.SNAPSHOT_ID, **updates):
@@ -466,6 +491,30 @@ class LustreDriverTestCase(test.TestCase):
 
     def commands(self):
         return [c[0] for c in self.execute.call_args_list]
+
+    def mock_qemu_img_info(self, default=None):
+        """Mock qemu-img info: per file from ``self.images``, else default.
+
+        ``self.images`` maps a path to the info of that file (see
+        :meth:`image`); the mock's ``return_value`` answers for the others.
+        """
+        self.images = {}
+
+        def info(path, **kwargs):
+            answer = self.images.get(path, mock.DEFAULT)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        return self.mock_object(image_utils, 'qemu_img_info',
+                                return_value=default or qemu_info(),
+                                side_effect=info)
+
+    def image(self, name, info, mount_point=None):
+        """A file of a share, with what qemu-img info says of it."""
+        path = self.touch(name, mount_point)
+        self.images[path] = info
+        return path
 
 
 @ddt.ddt
@@ -779,7 +828,7 @@ class LustreDriverVolumeTestCase(LustreDriverTestCase):
     def test_create_volume_provisioning(self, sparsed, spec, command):
         self.override_config('lustre_sparsed_volumes', sparsed)
         specs = {'provisioning:type': spec} if spec else {}
-        volume = self.volume(size=2, fmt=None, specs=specs)
+        volume = self.volume(size=2, fmt=None, specs=specs, files=())
         update = self.driver.create_volume(volume)
         self.assertEqual({'provider_location': SHARE}, update)
         if command == 'truncate':
@@ -793,7 +842,7 @@ class LustreDriverVolumeTestCase(LustreDriverTestCase):
 
     def test_create_volume_qcow2(self):
         self.override_config('lustre_qcow2_volumes', True)
-        volume = self.volume(size=3, fmt=None)
+        volume = self.volume(size=3, fmt=None, files=())
         self.driver.create_volume(volume)
         self.assertEqual(('qemu-img', 'create', '-f', 'qcow2', '-o',
                           'preallocation=metadata', self.path,
@@ -802,21 +851,21 @@ class LustreDriverVolumeTestCase(LustreDriverTestCase):
 
     def test_create_thick_volume_is_never_qcow2(self):
         self.override_config('lustre_qcow2_volumes', True)
-        volume = self.volume(fmt=None,
+        volume = self.volume(fmt=None, files=(),
                              specs={'provisioning:type': 'thick'})
         self.driver.create_volume(volume)
         self.assertEqual('fallocate', self.commands()[0][0])
         self.assertEqual('raw', volume.admin_metadata['format'])
 
     def test_create_volume_in_pool_of_second_share(self):
-        volume = self.volume(fmt=None, host='node@lustre#lfs02')
+        volume = self.volume(fmt=None, host='node@lustre#lfs02', files=())
         self.assertEqual({'provider_location': SHARE2},
                          self.driver.create_volume(volume))
 
     @ddt.data('true', 'false')
     def test_volume_files_are_never_world_readable(self, secure):
         self.configuration.nas_secure_file_permissions = secure
-        self.driver.create_volume(self.volume(fmt=None))
+        self.driver.create_volume(self.volume(fmt=None, files=()))
         self.assertIn(('chmod', '660', self.path), self.commands())
         self.assertNotIn('ugo+rw', str(self.commands()))
 
@@ -824,12 +873,12 @@ class LustreDriverVolumeTestCase(LustreDriverTestCase):
         self.override_config('lustre_sparsed_volumes', False)
         self.execute.side_effect = [EOPNOTSUPP, ('', ''), ('', ''),
                                     ('', ''), ('', '')]
-        self.driver.create_volume(self.volume(size=2, fmt=None))
+        self.driver.create_volume(self.volume(size=2, fmt=None, files=()))
         self.assertEqual(('dd', 'if=/dev/zero', 'of=%s' % self.path,
                           'bs=1M', 'seek=0', 'count=2048', 'conv=notrunc'),
                          self.commands()[1])
         # The next volume on that share goes straight to zeros.
-        volume = self.volume(fmt=None, id=fake.VOLUME2_ID)
+        volume = self.volume(fmt=None, id=fake.VOLUME2_ID, files=())
         self.driver.create_volume(volume)
         self.assertEqual('dd', self.commands()[3][0])
 
@@ -838,13 +887,12 @@ class LustreDriverVolumeTestCase(LustreDriverTestCase):
         self.execute.side_effect = [ENOSPC, ('', '')]
         exc = self.assertRaises(lustre_client.LustreException,
                                 self.driver.create_volume,
-                                self.volume(size=500, fmt=None))
+                                self.volume(size=500, fmt=None, files=()))
         self.assertIn('No space left on device', str(exc))
         self.assertIn('500 GiB', str(exc))
         self.assertEqual(('rm', '-f', self.path), self.commands()[-1])
 
     def test_create_volume_refuses_to_overwrite(self):
-        self.touch(VOLUME_NAME)
         exc = self.assertRaises(lustre_client.LustreException,
                                 self.driver.create_volume,
                                 self.volume(fmt=None))
@@ -853,7 +901,7 @@ class LustreDriverVolumeTestCase(LustreDriverTestCase):
         self.assertTrue(os.path.exists(self.path))
 
     def test_create_volume_encrypted_refused(self):
-        volume = self.volume(fmt=None,
+        volume = self.volume(fmt=None, files=(),
                              encryption_key_id=fake.ENCRYPTION_KEY_ID)
         self.assertRaises(exception.VolumeDriverException,
                           self.driver.create_volume, volume)
@@ -868,19 +916,19 @@ class LustreDriverVolumeTestCase(LustreDriverTestCase):
 
     def test_delete_volume_with_snapshots(self):
         volume = self.volume(fmt='qcow2')
-        self.write_info(volume, {'active': VOLUME_NAME + '.s2',
-                                 's1': VOLUME_NAME + '.s1',
-                                 's2': VOLUME_NAME + '.s2'})
-        for name in (VOLUME_NAME, VOLUME_NAME + '.s1', VOLUME_NAME + '.s2',
-                     VOLUME_NAME + '.info.tmp'):
+        s1 = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
+        s2 = VOLUME_NAME + '.' + fake.SNAPSHOT2_ID
+        self.write_info(volume, {'active': s2, fake.SNAPSHOT_ID: s1,
+                                 fake.SNAPSHOT2_ID: s2})
+        for name in (s1, s2, VOLUME_NAME + '.info.tmp', s1 + '.tmp'):
             self.touch(name)
         self.driver.delete_volume(volume)
-        self.assertEqual([('rm', '-f', self.path),
-                          ('rm', '-f', self.path + '.info.tmp'),
-                          ('rm', '-f', self.path + '.s1'),
-                          ('rm', '-f', self.path + '.s2'),
-                          ('rm', '-f', self.path + '.info')],
-                         self.commands())
+        # The .info file goes last, so that a retry finds the others.
+        removed = [c[2] for c in self.commands()]
+        self.assertEqual(self.path + '.info', removed[-1])
+        self.assertEqual(sorted(os.path.join(self.mnt, name) for name in (
+            VOLUME_NAME, s1, s2, VOLUME_NAME + '.info.tmp', s1 + '.tmp')),
+            sorted(removed[:-1]))
         self.assertEqual([], os.listdir(self.mnt))
 
     def test_delete_volume_with_corrupt_info(self):
@@ -928,11 +976,11 @@ class LustreDriverConnectionTestCase(LustreDriverTestCase):
     def setUp(self):
         super().setUp()
         self.setup_driver()
-        self.qemu_img_info = self.mock_object(
-            image_utils, 'qemu_img_info', return_value=qemu_info())
+        self.qemu_img_info = self.mock_qemu_img_info()
 
     def test_initialize_connection_raw(self):
-        conn = self.driver.initialize_connection(self.volume(), {})
+        conn = self.driver.initialize_connection(self.volume(files=['']),
+                                                 {})
         path = os.path.join(self.mnt, VOLUME_NAME)
         self.assertEqual(
             {'driver_volume_type': 'lustre',
@@ -944,12 +992,12 @@ class LustreDriverConnectionTestCase(LustreDriverTestCase):
             allow_qcow2_backing_file=True, img_format='raw')
 
     def test_initialize_connection_active_overlay(self):
-        volume = self.volume(fmt='qcow2', share=SHARE2)
+        volume = self.volume(fmt='qcow2', share=SHARE2, files=[''])
         active = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
         self.write_info(volume, {'active': active, fake.SNAPSHOT_ID: active},
                         self.mnt2)
-        self.qemu_img_info.return_value = qemu_info('qcow2',
-                                                    backing_file=VOLUME_NAME)
+        self.image(active, qemu_info('qcow2', backing_file=VOLUME_NAME),
+                   self.mnt2)
         data = self.driver.initialize_connection(volume, {})['data']
         self.assertEqual(active, data['name'])
         self.assertEqual('qcow2', data['format'])
@@ -962,14 +1010,16 @@ class LustreDriverConnectionTestCase(LustreDriverTestCase):
             'raw', virtual_size=2 * units.Gi)
         self.assertRaises(exception.InvalidVolume,
                           self.driver.initialize_connection,
-                          self.volume(size=1), {})
+                          self.volume(size=1, files=['']), {})
 
     def test_initialize_connection_refuses_foreign_backing_file(self):
         self.qemu_img_info.return_value = qemu_info(
             'qcow2', backing_file='/etc/shadow')
-        self.assertRaises(exception.RemoteFSInvalidBackingFile,
-                          self.driver.initialize_connection,
-                          self.volume(fmt='qcow2'), {})
+        exc = self.assertRaises(lustre.LustreUnsafeFile,
+                                self.driver.initialize_connection,
+                                self.volume(fmt='qcow2', files=['']), {})
+        self.assertIn('its backing file /etc/shadow is not a file of %s' %
+                      VOLUME_NAME, str(exc))
 
     def test_initialize_connection_unknown_format(self):
         exc = self.assertRaises(exception.InvalidVolume,
@@ -979,8 +1029,8 @@ class LustreDriverConnectionTestCase(LustreDriverTestCase):
         self.qemu_img_info.assert_not_called()
 
     def test_initialize_connection_without_format_record(self):
-        data = self.driver.initialize_connection(self.volume(fmt=None),
-                                                 {})['data']
+        data = self.driver.initialize_connection(
+            self.volume(fmt=None, files=['']), {})['data']
         self.assertEqual('raw', data['format'])
 
 
@@ -1026,8 +1076,11 @@ class LustreDriverExtendTestCase(LustreDriverTestCase):
         volume = self.volume(fmt='qcow2')
         active = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
         self.write_info(volume, {'active': active, fake.SNAPSHOT_ID: active})
-        self.qemu_img_info.side_effect = [qemu_info('qcow2', units.Gi),
-                                          qemu_info('qcow2', 2 * units.Gi)]
+        self.touch(active)
+        self.qemu_img_info.side_effect = [
+            qemu_info('qcow2', units.Gi, backing_file=VOLUME_NAME),
+            qemu_info('raw', units.Gi),
+            qemu_info('qcow2', 2 * units.Gi, backing_file=VOLUME_NAME)]
         self.driver.extend_volume(volume, 2)
         self.resize.assert_called_once_with(os.path.join(self.mnt, active),
                                             2, run_as_root=True,
@@ -1068,7 +1121,9 @@ class LustreDriverSnapshotTestCase(LustreDriverTestCase):
         super().setUp()
         self.setup_driver()
         self.path = os.path.join(self.mnt, VOLUME_NAME)
-        self.qemu_img_info = self.mock_object(image_utils, 'qemu_img_info')
+        self.qemu_img_info = self.mock_qemu_img_info()
+        self.s1 = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
+        self.s2 = VOLUME_NAME + '.' + fake.SNAPSHOT2_ID
 
     def test_create_first_snapshot_of_raw_volume(self):
         volume = self.volume(size=2)
@@ -1093,11 +1148,9 @@ class LustreDriverSnapshotTestCase(LustreDriverTestCase):
     def test_create_second_snapshot_backs_onto_first_overlay(self):
         volume = self.volume(fmt='qcow2')
         volume.admin_metadata['base_format'] = 'raw'
-        first = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
-        self.touch(first)
+        first = self.s1
+        self.image(first, qemu_info('qcow2', backing_file=VOLUME_NAME))
         self.write_info(volume, {'active': first, fake.SNAPSHOT_ID: first})
-        self.qemu_img_info.return_value = qemu_info('qcow2',
-                                                    backing_file=VOLUME_NAME)
         self.driver.create_snapshot(self.snapshot(volume, fake.SNAPSHOT2_ID))
         command = self.commands()[0]
         self.assertEqual(first, command[command.index('-b') + 1])
@@ -1106,42 +1159,66 @@ class LustreDriverSnapshotTestCase(LustreDriverTestCase):
     def test_info_file_is_replaced_atomically(self):
         info_path = self.path + '.info'
         self.write_info(self.volume(), {'active': VOLUME_NAME})
+        new_info = {'active': self.s1, fake.SNAPSHOT_ID: self.s1}
 
         def execute(*cmd, **kwargs):
-            if cmd[0] == 'truncate':
-                open(cmd[2], 'w').close()
-            elif cmd[0] == 'mv':
+            if cmd[0] == 'mv':
                 # The old content is intact until the rename.
                 with open(info_path) as f:
                     self.assertEqual({'active': VOLUME_NAME}, json.load(f))
                 os.rename(cmd[2], cmd[3])
             return '', ''
         self.execute.side_effect = execute
-        # A service running as root: the file needs no new owner.
+        # A service running as root: it creates the file itself.
         self.mock_object(lustre.os, 'geteuid', return_value=0)
         with mock.patch('os.fsync') as fsync:
-            self.driver._write_info_file(info_path, {'active': 'x', 's': 'x'})
+            self.driver._write_info_file(info_path, new_info)
         fsync.assert_called_once()
-        self.assertEqual([('truncate', '-s0', info_path + '.tmp'),
-                          ('chmod', '660', info_path + '.tmp'),
+        self.assertEqual([('rm', '-f', info_path + '.tmp'),
                           ('mv', '-f', info_path + '.tmp', info_path)],
                          self.commands())
         with open(info_path) as f:
-            self.assertEqual({'active': 'x', 's': 'x'}, json.load(f))
+            self.assertEqual(new_info, json.load(f))
+        self.assertEqual(0o660, os.stat(info_path).st_mode & 0o777)
 
-    def test_info_file_belongs_to_the_service(self):
+    def test_info_file_created_by_root_belongs_to_the_service(self):
         info_path = self.path + '.info'
+        tmp_path = info_path + '.tmp'
         self.mock_object(lustre.os, 'geteuid', return_value=1000)
         self.mock_object(lustre.os, 'getegid', return_value=1001)
         self.mock_object(lustre.os, 'fsync')
-        self.driver._write_info_file(info_path, {'active': 'x', 's': 'x'})
-        self.assertIn(('chown', '1000:1001', info_path + '.tmp'),
-                      self.commands())
+        self.driver._write_info_file(info_path, {'active': self.s1,
+                                                 fake.SNAPSHOT_ID: self.s1})
+        self.assertEqual([('rm', '-f', tmp_path),
+                          ('dd', 'if=/dev/null', 'of=' + tmp_path,
+                           'conv=excl', 'status=none'),
+                          ('chown', '-h', '1000:1001', tmp_path),
+                          ('mv', '-f', tmp_path, info_path)],
+                         self.commands())
+
+    def test_info_file_never_written_through_a_planted_link(self):
+        # Someone else's client put a link where the temporary file goes.
+        info_path = self.path + '.info'
+        outside = os.path.join(self.tmp, 'outside')
+        with open(outside, 'w') as f:
+            f.write('precious')
+        os.symlink(outside, info_path + '.tmp')
+        self.mock_object(lustre.os, 'geteuid', return_value=0)
+        self.driver._write_info_file(info_path, {'active': self.s1,
+                                                 fake.SNAPSHOT_ID: self.s1})
+        with open(outside) as f:
+            self.assertEqual('precious', f.read())
+        self.assertFalse(os.path.islink(info_path))
+
+    def test_info_file_refuses_names_of_other_files(self):
+        self.assertRaises(lustre.LustreUnsafeFile,
+                          self.driver._write_info_file, self.path + '.info',
+                          {'active': '../x', fake.SNAPSHOT_ID: '../x'})
 
     def test_info_file_needs_active(self):
         self.assertRaises(exception.RemoteFSException,
                           self.driver._write_info_file, self.path + '.info',
-                          {'s': 'x'})
+                          {fake.SNAPSHOT_ID: self.s1})
 
     def test_corrupt_info_file_is_a_clear_error(self):
         volume = self.volume(fmt='qcow2')
@@ -1155,12 +1232,12 @@ class LustreDriverSnapshotTestCase(LustreDriverTestCase):
         self.assertEqual([], self.commands())
 
     def test_snapshot_of_missing_volume_file(self):
-        self.qemu_img_info.side_effect = putils.ProcessExecutionError(
-            exit_code=1, stderr="Could not open 'volume': No such file")
-        self.assertRaises(putils.ProcessExecutionError,
-                          self.driver.create_snapshot,
-                          self.snapshot(self.volume()))
+        exc = self.assertRaises(lustre_client.LustreException,
+                                self.driver.create_snapshot,
+                                self.snapshot(self.volume(files=())))
+        self.assertIn('%s does not exist' % self.path, str(exc))
         self.assertEqual([], self.commands())
+        self.qemu_img_info.assert_not_called()
         self.assertFalse(os.path.exists(self.path + '.info'))
 
     def test_failed_overlay_create_leaves_nothing(self):
@@ -1183,11 +1260,10 @@ class LustreDriverSnapshotTestCase(LustreDriverTestCase):
     def test_delete_latest_snapshot_offline(self):
         volume = self.volume(fmt='qcow2')
         volume.admin_metadata['base_format'] = 'raw'
-        overlay = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
+        overlay = self.s1
         self.write_info(volume, {'active': overlay,
                                  fake.SNAPSHOT_ID: overlay})
-        self.qemu_img_info.side_effect = [
-            qemu_info('qcow2', backing_file=VOLUME_NAME), qemu_info('raw')]
+        self.image(overlay, qemu_info('qcow2', backing_file=VOLUME_NAME))
         self.driver.delete_snapshot(self.snapshot(volume))
         self.assertEqual(('qemu-img', 'commit', '-d',
                           os.path.join(self.mnt, overlay)),
@@ -1195,6 +1271,7 @@ class LustreDriverSnapshotTestCase(LustreDriverTestCase):
         self.assertEqual('raw', volume.admin_metadata['format'])
 
     def test_delete_unrecorded_snapshot_removes_orphan_overlay(self):
+        self.touch(self.s1)
         self.driver.delete_snapshot(self.snapshot(self.volume(),
                                                   status='error'))
         self.assertEqual([('rm', '-f', self.path + '.' + fake.SNAPSHOT_ID)],
@@ -1208,18 +1285,18 @@ class LustreDriverSnapshotTestCase(LustreDriverTestCase):
 
     def test_delete_snapshot_twice(self):
         snapshot = self.snapshot(self.volume())
+        self.touch(self.s1)
         self.driver.delete_snapshot(snapshot)
         self.driver.delete_snapshot(snapshot)
-        self.assertEqual(2, self.execute.call_count)
+        self.assertEqual(1, self.execute.call_count)
 
     def test_revert_to_latest_snapshot(self):
         volume = self.volume(fmt='qcow2')
         volume.admin_metadata['base_format'] = 'raw'
-        overlay = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
+        overlay = self.s1
         self.write_info(volume, {'active': overlay,
                                  fake.SNAPSHOT_ID: overlay})
-        self.qemu_img_info.side_effect = [
-            qemu_info('qcow2', backing_file=VOLUME_NAME), qemu_info('raw')]
+        self.image(overlay, qemu_info('qcow2', backing_file=VOLUME_NAME))
         self.driver.revert_to_snapshot(self.context, volume,
                                        self.snapshot(volume))
         overlay_path = os.path.join(self.mnt, overlay)
@@ -1233,9 +1310,9 @@ class LustreDriverSnapshotTestCase(LustreDriverTestCase):
 
     def test_revert_to_older_snapshot_refused(self):
         volume = self.volume(fmt='qcow2')
-        self.write_info(volume, {'active': VOLUME_NAME + '.b',
-                                 fake.SNAPSHOT_ID: VOLUME_NAME + '.a',
-                                 fake.SNAPSHOT2_ID: VOLUME_NAME + '.b'})
+        self.write_info(volume, {'active': self.s2,
+                                 fake.SNAPSHOT_ID: self.s1,
+                                 fake.SNAPSHOT2_ID: self.s2})
         exc = self.assertRaises(exception.InvalidSnapshot,
                                 self.driver.revert_to_snapshot, self.context,
                                 volume, self.snapshot(volume))
@@ -1252,11 +1329,10 @@ class LustreDriverSnapshotTestCase(LustreDriverTestCase):
 
     def test_revert_failure_keeps_the_overlay(self):
         volume = self.volume(fmt='qcow2')
-        overlay = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
+        overlay = self.s1
         self.write_info(volume, {'active': overlay,
                                  fake.SNAPSHOT_ID: overlay})
-        self.qemu_img_info.side_effect = [
-            qemu_info('qcow2', backing_file=VOLUME_NAME), qemu_info('raw')]
+        self.image(overlay, qemu_info('qcow2', backing_file=VOLUME_NAME))
         self.execute.side_effect = [('', ''), putils.ProcessExecutionError(
             exit_code=1), ('', '')]
         self.assertRaises(putils.ProcessExecutionError,
@@ -1281,14 +1357,11 @@ class LustreDriverCopyTestCase(LustreDriverTestCase):
         self.overlay = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
         self.write_info(self.src, {'active': self.overlay,
                                    fake.SNAPSHOT_ID: self.overlay})
-        self.qemu_img_info = self.mock_object(
-            image_utils, 'qemu_img_info',
-            side_effect=lambda path, **kw: (
-                qemu_info('qcow2', backing_file=VOLUME_NAME)
-                if path.endswith(self.overlay) else qemu_info('raw')))
+        self.qemu_img_info = self.mock_qemu_img_info()
+        self.image(self.overlay, qemu_info('qcow2', backing_file=VOLUME_NAME))
         self.convert = self.mock_object(image_utils, 'convert_image')
         self.resize = self.mock_object(image_utils, 'resize_image')
-        self.dest = self.volume(id=fake.VOLUME2_ID, fmt=None,
+        self.dest = self.volume(id=fake.VOLUME2_ID, fmt=None, files=(),
                                 host='node@lustre#lfs02')
         self.dest_path = os.path.join(self.mnt2, self.dest.name)
 
@@ -1328,11 +1401,7 @@ class LustreDriverCopyTestCase(LustreDriverTestCase):
         self.write_info(self.src, {'active': second,
                                    fake.SNAPSHOT_ID: self.overlay,
                                    fake.SNAPSHOT2_ID: second})
-        self.qemu_img_info.side_effect = lambda path, **kw: (
-            qemu_info('qcow2', backing_file=self.overlay)
-            if path.endswith(second) else
-            qemu_info('qcow2', backing_file=VOLUME_NAME)
-            if path.endswith(self.overlay) else qemu_info('raw'))
+        self.image(second, qemu_info('qcow2', backing_file=self.overlay))
         self.driver.create_volume_from_snapshot(
             self.dest, self.snapshot(self.src, fake.SNAPSHOT2_ID))
         self.assertEqual((os.path.join(self.mnt, self.overlay),),
@@ -1341,10 +1410,15 @@ class LustreDriverCopyTestCase(LustreDriverTestCase):
 
     def test_create_volume_from_snapshot_enospc_leaves_nothing(self):
         self.convert.side_effect = putils.ProcessExecutionError(
-            exit_code=1, stderr='No space left on device')
-        self.assertRaises(putils.ProcessExecutionError,
-                          self.driver.create_volume_from_snapshot,
-                          self.dest, self.snapshot(self.src))
+            exit_code=1, stderr='qemu-img: error while writing at byte 0: '
+                                'No space left on device')
+        exc = self.assertRaises(lustre_client.LustreException,
+                                self.driver.create_volume_from_snapshot,
+                                self.dest, self.snapshot(self.src))
+        self.assertIn('could not write the 1 GiB file %s of volume %s: '
+                      'qemu-img: error while writing at byte 0: No space '
+                      'left on device' % (self.dest_path, self.dest.id),
+                      str(exc))
         self.assertEqual([('rm', '-f', self.dest_path)], self.commands())
         self.assertNotIn('format', self.dest.admin_metadata)
 
@@ -1355,11 +1429,12 @@ class LustreDriverCopyTestCase(LustreDriverTestCase):
         self.convert.assert_not_called()
 
     def test_create_volume_from_snapshot_with_foreign_backing_file(self):
-        self.qemu_img_info.side_effect = lambda path, **kw: qemu_info(
-            'qcow2', backing_file='../../etc/shadow')
-        self.assertRaises(exception.RemoteFSInvalidBackingFile,
-                          self.driver.create_volume_from_snapshot,
-                          self.dest, self.snapshot(self.src))
+        self.image(self.overlay, qemu_info('qcow2',
+                                           backing_file='../../etc/shadow'))
+        exc = self.assertRaises(lustre.LustreUnsafeFile,
+                                self.driver.create_volume_from_snapshot,
+                                self.dest, self.snapshot(self.src))
+        self.assertIn('its backing file ../../etc/shadow', str(exc))
         self.convert.assert_not_called()
 
     @mock.patch.object(objects.Snapshot, 'create')
@@ -1421,7 +1496,6 @@ class LustreDriverCopyTestCase(LustreDriverTestCase):
         self.override_config('lustre_qcow2_volumes', True)
         src = self.volume(id=fake.VOLUME3_ID, fmt=fmt)
         self.dest.size = 2
-        self.qemu_img_info.side_effect = None
         self.qemu_img_info.return_value = qemu_info(fmt)
         self.driver.create_cloned_volume(self.dest, src)
         self.convert.assert_called_once_with(
@@ -1435,9 +1509,10 @@ class LustreDriverCopyTestCase(LustreDriverTestCase):
     def test_failed_clone_of_detached_volume_leaves_nothing(self):
         self.convert.side_effect = putils.ProcessExecutionError(
             exit_code=1, stderr='No space left on device')
-        self.assertRaises(putils.ProcessExecutionError,
-                          self.driver.create_cloned_volume, self.dest,
-                          self.src)
+        exc = self.assertRaises(lustre_client.LustreException,
+                                self.driver.create_cloned_volume, self.dest,
+                                self.src)
+        self.assertIn('No space left on device', str(exc))
         self.assertEqual([('rm', '-f', self.dest_path)], self.commands())
         self.assertNotIn('format', self.dest.admin_metadata)
 
@@ -1450,7 +1525,7 @@ class LustreDriverCopyTestCase(LustreDriverTestCase):
         self.mock_object(self.driver, '_copy_volume_from_snapshot',
                          side_effect=putils.ProcessExecutionError(
                              exit_code=1, stderr='No space left'))
-        self.assertRaises(putils.ProcessExecutionError,
+        self.assertRaises(lustre_client.LustreException,
                           self.driver.create_cloned_volume, self.dest,
                           self.attached(self.volume()))
         delete_snapshot.assert_called_once()
@@ -1483,7 +1558,6 @@ class LustreDriverCopyTestCase(LustreDriverTestCase):
     @ddt.data('raw', 'qcow2')
     def test_copy_image_to_volume(self, fmt):
         fetch = self.mock_object(image_utils, 'fetch_to_volume_format')
-        self.qemu_img_info.side_effect = None
         self.qemu_img_info.return_value = qemu_info(fmt, 2 * units.Gi)
         volume = self.volume(size=2, fmt=fmt)
         path = os.path.join(self.mnt, VOLUME_NAME)
@@ -1498,7 +1572,6 @@ class LustreDriverCopyTestCase(LustreDriverTestCase):
 
     def test_copy_image_to_thick_volume_preallocates(self):
         self.mock_object(image_utils, 'fetch_to_volume_format')
-        self.qemu_img_info.side_effect = None
         self.qemu_img_info.return_value = qemu_info('raw', units.Gi)
         self.driver.copy_image_to_volume(
             self.context, self.volume(specs={'provisioning:type': 'thick'}),
@@ -1507,7 +1580,6 @@ class LustreDriverCopyTestCase(LustreDriverTestCase):
 
     def test_copy_image_to_volume_size_mismatch(self):
         self.mock_object(image_utils, 'fetch_to_volume_format')
-        self.qemu_img_info.side_effect = None
         self.qemu_img_info.return_value = qemu_info('raw', 3 * units.Gi)
         self.assertRaises(exception.ImageUnacceptable,
                           self.driver.copy_image_to_volume, self.context,
@@ -1668,8 +1740,9 @@ class LustreDriverBackupTestCase(LustreDriverTestCase):
 
     def test_restore_into_volume_with_snapshots_refused(self):
         volume = self.volume(fmt='qcow2', status='restoring-backup')
-        self.write_info(volume, {'active': VOLUME_NAME + '.s',
-                                 's': VOLUME_NAME + '.s'})
+        overlay = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
+        self.write_info(volume, {'active': overlay,
+                                 fake.SNAPSHOT_ID: overlay})
         exc = self.assertRaises(exception.InvalidVolume,
                                 self.driver.initialize_connection, volume,
                                 {})
@@ -1701,6 +1774,382 @@ class LustreDriverBackupTestCase(LustreDriverTestCase):
         self.write_info(self.volume(), {'active': 'x', 's': 'x'})
         self.driver._write_info_file(info_path, {'active': VOLUME_NAME})
         self.assertEqual([('rm', '-f', info_path)], self.commands())
+
+
+@ddt.ddt
+class LustreDriverHostileShareTestCase(LustreDriverTestCase):
+    """Files someone else wrote into a share are refused, never followed.
+
+    Each case plants something on the share, runs an operation and checks
+    that it is refused with an error naming the file, and that a canary
+    file outside the share was neither read, handed out, changed nor
+    deleted.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.setup_driver()
+        self.qemu_img_info = self.mock_qemu_img_info()
+        self.convert = self.mock_object(image_utils, 'convert_image')
+        self.resize = self.mock_object(image_utils, 'resize_image')
+        self.canary = os.path.join(self.tmp, 'canary')
+        with open(self.canary, 'w') as f:
+            f.write('outside the share')
+        self.path = os.path.join(self.mnt, VOLUME_NAME)
+        self.s1 = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
+        self.s2 = VOLUME_NAME + '.' + fake.SNAPSHOT2_ID
+        self.volume_with_snapshots = self.volume(fmt='qcow2')
+        self.volume_with_snapshots.admin_metadata['base_format'] = 'qcow2'
+        self.write_info(self.volume_with_snapshots,
+                        {'active': self.s2, fake.SNAPSHOT_ID: self.s1,
+                         fake.SNAPSHOT2_ID: self.s2})
+        self.image(VOLUME_NAME, qemu_info('qcow2'))
+        self.image(self.s1, qemu_info('qcow2', backing_file=VOLUME_NAME,
+                                      backing_fmt='qcow2'))
+        self.image(self.s2, qemu_info('qcow2', backing_file=self.s1))
+
+    def assertCanaryUntouched(self):
+        with open(self.canary) as f:
+            self.assertEqual('outside the share', f.read())
+        self.assertNotIn(self.canary, str(self.qemu_img_info.call_args_list))
+        self.assertNotIn(self.canary, str(self.convert.call_args_list))
+
+    def refused(self, fragment, operation, *args):
+        exc = self.assertRaises(lustre.LustreUnsafeFile, operation, *args)
+        self.assertIn(fragment, str(exc))
+        self.assertCanaryUntouched()
+        return exc
+
+    def attach(self, volume=None):
+        return self.driver.initialize_connection(
+            volume or self.volume_with_snapshots, {})
+
+    def test_the_whole_chain_is_checked(self):
+        self.assertEqual(self.s2, self.attach()['data']['name'])
+        checked = [c[0][0] for c in self.qemu_img_info.call_args_list]
+        self.assertEqual([os.path.join(self.mnt, name) for name in
+                          (self.s2, self.s1, VOLUME_NAME)], checked)
+        self.assertEqual(['qcow2'] * 3, [
+            c[1]['img_format'] for c in self.qemu_img_info.call_args_list])
+
+    def test_base_file_backed_by_a_file_outside(self):
+        self.image(VOLUME_NAME, qemu_info('qcow2', backing_file=self.canary))
+        exc = self.refused('its backing file %s is not a file of' %
+                           self.canary, self.attach)
+        self.assertIn(self.path, str(exc))
+
+    @ddt.data('snapshot', 'clone', 'upload', 'extend', 'revert',
+              'from_snapshot', 'delete_snapshot')
+    def test_every_operation_checks_the_chain(self, operation):
+        self.image(VOLUME_NAME, qemu_info('qcow2', backing_file=self.canary))
+        volume = self.volume_with_snapshots
+        dest = self.volume(id=fake.VOLUME2_ID, fmt=None, files=())
+        snapshot = self.snapshot(volume, fake.SNAPSHOT2_ID)
+        self.mock_object(objects.Snapshot, 'save')
+        calls = {
+            'snapshot': (self.driver.create_snapshot,
+                         self.snapshot(volume, fake.SNAPSHOT3_ID)),
+            'clone': (self.driver.create_cloned_volume, dest, volume),
+            'upload': (self.driver.copy_volume_to_image, self.context,
+                       volume, 'glance', {'id': fake.IMAGE_ID,
+                                          'disk_format': 'raw'}),
+            'extend': (self.driver.extend_volume, volume, 2),
+            'revert': (self.driver.revert_to_snapshot, self.context, volume,
+                       snapshot),
+            'from_snapshot': (self.driver.create_volume_from_snapshot, dest,
+                              snapshot),
+            'delete_snapshot': (self.driver.delete_snapshot, snapshot),
+        }
+        self.refused('backing file %s' % self.canary, *calls[operation])
+        self.assertNotIn('qemu-img', str(self.commands()))
+        self.assertFalse(os.path.exists(os.path.join(self.mnt, dest.name)))
+
+    def test_overlay_that_is_a_symbolic_link(self):
+        os.unlink(os.path.join(self.mnt, self.s1))
+        os.symlink(self.canary, os.path.join(self.mnt, self.s1))
+        self.refused('it is a symbolic link', self.attach)
+
+    def test_overlay_with_a_second_hard_link(self):
+        os.link(os.path.join(self.mnt, self.s1),
+                os.path.join(self.tmp, 'elsewhere'))
+        self.refused('it has 2 hard links', self.attach)
+
+    def test_overlay_that_is_a_directory(self):
+        os.unlink(os.path.join(self.mnt, self.s1))
+        os.mkdir(os.path.join(self.mnt, self.s1))
+        self.refused('it is not a regular file', self.attach)
+
+    def test_backing_file_of_another_volume(self):
+        other = 'volume-%s' % fake.VOLUME2_ID
+        self.image(other, qemu_info('qcow2'))
+        self.image(self.s1, qemu_info('qcow2', backing_file=other,
+                                      backing_fmt='qcow2'))
+        self.refused('its backing file %s is not a file of %s' %
+                     (other, VOLUME_NAME), self.attach)
+
+    def test_backing_file_named_ours_but_not_recorded(self):
+        stray = VOLUME_NAME + '.' + fake.SNAPSHOT3_ID
+        self.image(stray, qemu_info('qcow2'))
+        self.image(self.s1, qemu_info('qcow2', backing_file=stray))
+        self.refused('is in the backing chain of volume %s but is none of '
+                     'its files' % fake.VOLUME_ID, self.attach)
+
+    def test_backing_chain_that_loops(self):
+        self.image(self.s1, qemu_info('qcow2', backing_file=self.s2))
+        self.refused('is in the backing chain', self.attach)
+
+    def test_backing_file_in_another_directory(self):
+        self.image(self.s1, qemu_info(
+            'qcow2', backing_file=os.path.join(self.mnt2, VOLUME_NAME),
+            backing_fmt='qcow2'))
+        self.refused('not a file of %s in the same directory' % VOLUME_NAME,
+                     self.attach)
+
+    def test_backing_file_given_by_the_share_path_is_followed(self):
+        self.image(self.s1, qemu_info(
+            'qcow2', backing_file=os.path.join(self.mnt, VOLUME_NAME),
+            backing_fmt='qcow2'))
+        self.assertEqual(self.s2, self.attach()['data']['name'])
+
+    @ddt.data(('raw', "recorded as 'raw', not as 'qcow2'"),
+              ('', "recorded as 'None', not as 'qcow2'"))
+    @ddt.unpack
+    def test_backing_format_must_be_the_recorded_one(self, fmt, fragment):
+        # Otherwise QEMU reads the base file in a format nobody recorded,
+        # or probes it.
+        self.image(self.s1, qemu_info('qcow2', backing_file=VOLUME_NAME,
+                                      backing_fmt=fmt))
+        self.refused(fragment, self.attach)
+
+    def test_chain_file_with_a_data_file(self):
+        self.image(VOLUME_NAME, qemu_info('qcow2', data_file=self.canary))
+        self.refused('it has an external data file (%s)' % self.canary,
+                     self.attach)
+
+    def test_chain_file_failing_the_safety_check(self):
+        with open(os.path.join(self.mnt, self.s1), 'wb') as f:
+            f.write((b'QFI\xfb' + bytes(0x44) + bytes([0] * 7 + [4])).ljust(
+                512, b'\0'))
+        self.images[os.path.join(self.mnt, self.s1)] = exception.Invalid(
+            reason='Image/Volume failed safety check')
+        self.refused('it is a qcow2 image with an external data file',
+                     self.attach)
+
+    def test_chain_file_qemu_cannot_read(self):
+        self.images[os.path.join(self.mnt, self.s1)] = (
+            putils.ProcessExecutionError(
+                exit_code=1, stderr='Image is not in qcow2 format'))
+        self.refused('qemu-img cannot read it as qcow2: Image is not in '
+                     'qcow2 format', self.attach)
+
+    @ddt.data('/etc/passwd', '../../canary', 'volume-x', 'other.img')
+    def test_info_naming_a_file_that_is_not_ours(self, name):
+        self.write_info(self.volume_with_snapshots,
+                        {'active': name, fake.SNAPSHOT_ID: name})
+        self.refused('entry active names %r, which is not a file of %s' %
+                     (name, VOLUME_NAME), self.attach)
+
+    @ddt.data(('[]', 'it does not hold a JSON object'),
+              ('{"%s": "%s"}' % (fake.SNAPSHOT_ID, VOLUME_NAME),
+               "it has no 'active' entry"),
+              ('{"active": "%s", "../x": "%s"}' % (VOLUME_NAME, VOLUME_NAME),
+               "'../x' is not a snapshot id"),
+              ('{"active": 7}', 'entry active names 7'))
+    @ddt.unpack
+    def test_info_that_is_not_snapshot_records(self, text, fragment):
+        with open(self.path + '.info', 'w') as f:
+            f.write(text)
+        self.refused(fragment, self.attach)
+
+    def test_info_that_is_a_symbolic_link(self):
+        os.unlink(self.path + '.info')
+        os.symlink(self.canary, self.path + '.info')
+        self.refused('it is a symbolic link', self.attach)
+        self.assertEqual(os.stat(self.canary).st_atime,
+                         os.stat(self.canary).st_atime)
+
+    def test_info_that_is_huge(self):
+        with open(self.path + '.info', 'w') as f:
+            f.write(' ' * (units.Mi + 1))
+        self.refused('it is larger than', self.attach)
+
+    def test_info_with_a_second_hard_link(self):
+        os.link(self.path + '.info', os.path.join(self.tmp, 'info-link'))
+        self.refused('it has 2 hard links', self.attach)
+
+    @ddt.data('/tmp/x', '../../x')
+    def test_delete_never_removes_what_the_info_names_outside(self, name):
+        outside = os.path.join(self.tmp, 'x')
+        with open(outside, 'w') as f:
+            f.write('keep')
+        self.write_info(self.volume_with_snapshots,
+                        {'active': name.replace('/tmp/x', outside),
+                         fake.SNAPSHOT_ID: self.s1})
+        self.driver.delete_volume(self.volume_with_snapshots)
+        self.assertTrue(os.path.exists(outside))
+        self.assertTrue(os.path.exists(self.canary))
+        # The volume's own files went, found by name.
+        self.assertEqual([], os.listdir(self.mnt))
+        for command in self.commands():
+            self.assertEqual(self.mnt, os.path.dirname(command[-1]))
+
+    def test_delete_removes_a_link_never_its_target(self):
+        os.unlink(os.path.join(self.mnt, self.s1))
+        os.symlink(self.canary, os.path.join(self.mnt, self.s1))
+        self.driver.delete_volume(self.volume_with_snapshots)
+        self.assertCanaryUntouched()
+        self.assertFalse(os.path.lexists(os.path.join(self.mnt, self.s1)))
+
+    def test_delete_leaves_a_directory_named_like_a_volume_file(self):
+        os.unlink(os.path.join(self.mnt, self.s1))
+        os.mkdir(os.path.join(self.mnt, self.s1))
+        self.driver.delete_volume(self.volume_with_snapshots)
+        self.assertEqual([self.s1], os.listdir(self.mnt))
+
+    def test_delete_by_name_leaves_names_that_are_not_ours(self):
+        with open(self.path + '.info', 'w') as f:
+            f.write('{not json')
+        for name in (VOLUME_NAME + '.bak', VOLUME_NAME + '.x.y'):
+            self.touch(name)
+        self.driver.delete_volume(self.volume_with_snapshots)
+        self.assertEqual(sorted([VOLUME_NAME + '.bak', VOLUME_NAME + '.x.y']),
+                         sorted(os.listdir(self.mnt)))
+
+    def test_terminate_connection_never_truncates_through_a_link(self):
+        volume = self.volume(id=fake.VOLUME3_ID, status='restoring-backup',
+                             files=())
+        os.symlink(self.canary, os.path.join(self.mnt, volume.name))
+        self.assertRaises(lustre.LustreUnsafeFile,
+                          self.driver.terminate_connection, volume, {})
+        self.assertEqual([], self.commands())
+        self.assertCanaryUntouched()
+
+    def test_copy_image_never_writes_through_a_link(self):
+        fetch = self.mock_object(image_utils, 'fetch_to_volume_format')
+        volume = self.volume(id=fake.VOLUME3_ID, files=())
+        os.symlink(self.canary, os.path.join(self.mnt, volume.name))
+        self.assertRaises(lustre.LustreUnsafeFile,
+                          self.driver.copy_image_to_volume, self.context,
+                          volume, 'glance', fake.IMAGE_ID)
+        fetch.assert_not_called()
+
+    def test_refusals_are_logged(self):
+        log = self.mock_object(lustre.LOG, 'error')
+        self.image(VOLUME_NAME, qemu_info('qcow2', backing_file=self.canary))
+        self.assertRaises(lustre.LustreUnsafeFile, self.attach)
+        self.assertEqual(self.path, log.call_args[0][1]['path'])
+
+    def test_file_outside_the_mount_points(self):
+        self.assertRaises(lustre.LustreUnsafeFile, self.driver._qemu_img_info,
+                          self.canary, None)
+        self.assertRaises(lustre.LustreUnsafeFile, self.driver._qemu_img_info,
+                          os.path.join(self.mnt, 'sub', VOLUME_NAME),
+                          VOLUME_NAME)
+        self.assertCanaryUntouched()
+
+    def test_base_file_format_is_never_probed(self):
+        # The base class asks for the base file's info without a format.
+        self.assertRaises(lustre_client.LustreException,
+                          self.driver._qemu_img_info, self.path, VOLUME_NAME)
+        self.assertEqual('qcow2', self.driver._qemu_img_info(
+            os.path.join(self.mnt, self.s1), VOLUME_NAME).file_format)
+
+
+@ddt.ddt
+class LustreDriverImageSafetyTestCase(LustreDriverTestCase):
+    """Images Cinder's safety check refuses, with the reason said."""
+
+    def setUp(self):
+        super().setUp()
+        self.setup_driver()
+        self.mock_qemu_img_info()
+        self.image_service = mock.Mock()
+        self.mock_object(image_utils, 'fetch_to_volume_format',
+                         side_effect=exception.Invalid(
+                             reason='Image/Volume failed safety check'))
+
+    @ddt.data((bytes([0] * 7 + [4]), None,
+               'it is a qcow2 image with an external data file'),
+              (bytes(8), 'backing',
+               'it is a qcow2 image with a backing file'),
+              (bytes([0] * 7 + [0x20]), None,
+               'it is a qcow2 image with features unknown'))
+    @ddt.unpack
+    def test_unsafe_image_names_the_cause(self, features, backing, reason):
+        header = bytearray(b'QFI\xfb'.ljust(512, b'\0'))
+        header[0x48:0x50] = features
+        if backing:
+            header[8:16] = (512).to_bytes(8, 'big')
+        self.image_service.download.return_value = iter([bytes(header[:100]),
+                                                         bytes(header[100:])])
+        exc = self.assertRaises(exception.ImageUnacceptable,
+                                self.driver.copy_image_to_volume,
+                                self.context, self.volume(),
+                                self.image_service, fake.IMAGE_ID)
+        self.assertIn(reason, str(exc))
+        self.assertIn(fake.IMAGE_ID, str(exc))
+
+    def test_unreadable_image_gets_every_cause(self):
+        self.image_service.download.side_effect = IOError('gone')
+        exc = self.assertRaises(exception.ImageUnacceptable,
+                                self.driver.copy_image_to_volume,
+                                self.context, self.volume(),
+                                self.image_service, fake.IMAGE_ID)
+        self.assertIn("it failed Cinder's image safety check (an external "
+                      "data file, a backing file", str(exc))
+
+    def test_other_invalid_errors_pass_through(self):
+        image_utils.fetch_to_volume_format.side_effect = (
+            exception.ImageUnacceptable(image_id=fake.IMAGE_ID,
+                                        reason="doesn't fit"))
+        exc = self.assertRaises(exception.ImageUnacceptable,
+                                self.driver.copy_image_to_volume,
+                                self.context, self.volume(),
+                                self.image_service, fake.IMAGE_ID)
+        self.assertIn("doesn't fit", str(exc))
+        self.image_service.download.assert_not_called()
+
+
+class LustreDriverSnapshotLockTestCase(LustreDriverTestCase):
+    """A volume made from a snapshot holds the snapshot's volume's lock."""
+
+    MOCK_TOOZ = False
+
+    def test_snapshot_delete_waits_for_a_copy_from_its_volume(self):
+        self.setup_driver()
+        source = self.volume()
+        dest = self.volume(id=fake.VOLUME2_ID, files=())
+        events = []
+        copying = threading.Event()
+        release = threading.Event()
+
+        def copy(volume, snapshot):
+            events.append('copy starts')
+            copying.set()
+            release.wait(10)
+            events.append('copy ends')
+
+        def delete(snapshot):
+            events.append('delete')
+
+        self.mock_object(self.driver, '_create_volume_from_snapshot',
+                         side_effect=copy)
+        self.mock_object(self.driver, '_delete_snapshot', side_effect=delete)
+        worker = threading.Thread(
+            target=self.driver.create_volume_from_snapshot,
+            args=(dest, self.snapshot(source)))
+        worker.start()
+        self.assertTrue(copying.wait(10))
+        deleter = threading.Thread(
+            target=self.driver.delete_snapshot,
+            args=(self.snapshot(source, fake.SNAPSHOT2_ID),))
+        deleter.start()
+        # Without the source's lock the delete runs while the copy reads.
+        deleter.join(0.5)
+        release.set()
+        worker.join(10)
+        deleter.join(10)
+        self.assertEqual(['copy starts', 'copy ends', 'delete'], events)
 
 
 @ddt.ddt
@@ -1760,7 +2209,7 @@ class LustreDriverManageTestCase(LustreDriverTestCase):
 
     def test_manage_existing(self):
         path = self.touch('golden.qcow2')
-        volume = self.volume(fmt=None)
+        volume = self.volume(fmt=None, files=())
         update = self.driver.manage_existing(
             volume, {'source-name': '%s/golden.qcow2' % SHARE})
         self.assertEqual({'provider_location': SHARE}, update)
@@ -1815,7 +2264,7 @@ class LustreDriverManageTestCase(LustreDriverTestCase):
         # the database, the file may be managed again by its name.
         name = 'volume-%s' % fake.VOLUME2_ID
         path = self.touch(name)
-        volume = self.volume(fmt=None)
+        volume = self.volume(fmt=None, files=())
         self.driver.manage_existing(volume,
                                     {'source-name': '%s/%s' % (SHARE, name)})
         self.assertEqual(('mv', path, os.path.join(self.mnt, VOLUME_NAME)),
@@ -1827,25 +2276,41 @@ class LustreDriverManageTestCase(LustreDriverTestCase):
                           self.driver.manage_existing, self.volume(), {})
 
     @ddt.data((qemu_info('qcow2', backing_file='/etc/shadow'),
-               'Backing file present'),
-              (qemu_info('vmdk'), "Unsupported image format: 'vmdk'"))
+               'it has a backing file (/etc/shadow)'),
+              (qemu_info('qcow2', data_file='/etc/shadow'),
+               'it has an external data file (/etc/shadow)'),
+              (qemu_info('vmdk'), 'is a vmdk image; only raw and qcow2'))
     @ddt.unpack
     def test_manage_refuses_unsafe_images(self, info, reason):
-        self.touch('x.img')
+        path = self.touch('x.img')
         self.qemu_img_info.return_value = info
         exc = self.assertRaises(exception.ManageExistingInvalidReference,
-                                self.driver.manage_existing, self.volume(),
+                                self.driver.manage_existing,
+                                self.volume(files=()),
                                 {'source-name': '%s/x.img' % SHARE})
+        self.assertIn(path, str(exc))
         self.assertIn(reason, str(exc))
+        self.assertEqual([], self.commands())
 
-    def test_manage_refuses_data_file_image(self):
-        self.touch('x.img')
+    @ddt.data((b'QFI\xfb' + bytes(0x44) + bytes([0] * 7 + [4]),
+               'it is a qcow2 image with an external data file'),
+              (b'QFI\xfb' + bytes(0x44) + bytes([0] * 7 + [0x20]),
+               'it is a qcow2 image with features unknown'),
+              (b'', "it failed Cinder's image safety check"))
+    @ddt.unpack
+    def test_manage_names_why_the_safety_check_failed(self, header, reason):
+        # Cinder's check raises a bare Invalid; the header tells why.
+        path = self.touch('x.img')
+        with open(path, 'wb') as f:
+            f.write(header.ljust(512, b'\0') if header else b'')
         self.qemu_img_info.side_effect = exception.Invalid(
             reason='Image/Volume failed safety check')
         exc = self.assertRaises(exception.ManageExistingInvalidReference,
-                                self.driver.manage_existing, self.volume(),
+                                self.driver.manage_existing,
+                                self.volume(files=()),
                                 {'source-name': '%s/x.img' % SHARE})
-        self.assertIn('Failed to open image', str(exc))
+        self.assertIn(reason, str(exc))
+        self.assertTrue(os.path.exists(path))
 
     def test_get_manageable_volumes_reads_only_the_top(self):
         self.touch('golden.img')
@@ -1911,6 +2376,7 @@ class LustreDriverUserVolumeTestCase(LustreDriverTestCase):
     @ddt.data('raw', 'qcow2')
     def test_extend_uses_the_recorded_format(self, fmt):
         volume = self.user_volume({'format': fmt})
+        self.touch(volume.name)
         self.qemu_img_info.side_effect = [qemu_info(fmt, units.Gi),
                                           qemu_info(fmt, 2 * units.Gi)]
         self.driver.extend_volume(volume, 2)
@@ -1993,8 +2459,9 @@ class LustreDriverMigrateTestCase(LustreDriverTestCase):
 
     def test_volume_with_snapshots_takes_the_generic_path(self):
         volume = self.volume(fmt='qcow2')
-        self.write_info(volume, {'active': VOLUME_NAME + '.s',
-                                 's': VOLUME_NAME + '.s'})
+        overlay = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
+        self.write_info(volume, {'active': overlay,
+                                 fake.SNAPSHOT_ID: overlay})
         self.assertEqual((False, None), self.driver.migrate_volume(
             self.context, volume, self.host))
 
@@ -2007,9 +2474,10 @@ class LustreDriverMigrateTestCase(LustreDriverTestCase):
     def test_failed_copy_keeps_the_source(self):
         self.convert.side_effect = putils.ProcessExecutionError(
             exit_code=1, stderr='No space left on device')
-        self.assertRaises(putils.ProcessExecutionError,
-                          self.driver.migrate_volume, self.context,
-                          self.volume(), self.host)
+        exc = self.assertRaises(lustre_client.LustreException,
+                                self.driver.migrate_volume, self.context,
+                                self.volume(), self.host)
+        self.assertIn('No space left on device', str(exc))
         self.assertEqual([('rm', '-f', os.path.join(self.mnt2,
                                                     VOLUME_NAME))],
                          self.commands())
@@ -2111,7 +2579,7 @@ class LustreDriverLayoutTestCase(LustreDriverTestCase):
 
     def test_no_layout_asked(self):
         self.assertEqual([], self.layout())
-        self.driver.create_volume(self.volume(fmt=None))
+        self.driver.create_volume(self.volume(fmt=None, files=()))
         self.assertNotIn('lfs', [c[0] for c in self.commands()])
 
     def test_type_stripes(self):
@@ -2158,7 +2626,8 @@ class LustreDriverLayoutTestCase(LustreDriverTestCase):
         self.assertIn(name, str(exc))
 
     def test_bad_spec_creates_nothing(self):
-        volume = self.volume(fmt=None, specs={'lustre:stripe_size': '1K'})
+        volume = self.volume(fmt=None, files=(),
+                             specs={'lustre:stripe_size': '1K'})
         self.assertRaises(exception.InvalidVolumeType,
                           self.driver.create_volume, volume)
         self.assertEqual([], self.commands())
@@ -2176,7 +2645,7 @@ class LustreDriverLayoutTestCase(LustreDriverTestCase):
         specs = {'lustre:stripe_count': '4'}
         if provisioning:
             specs['provisioning:type'] = provisioning
-        self.driver.create_volume(self.volume(fmt=None, specs=specs))
+        self.driver.create_volume(self.volume(fmt=None, files=(), specs=specs))
         self.assertEqual([('lfs', 'setstripe', '-c', '4', self.path),
                           command], [self.commands()[0],
                                      self.commands()[1][0]])
@@ -2185,7 +2654,7 @@ class LustreDriverLayoutTestCase(LustreDriverTestCase):
     def test_qcow2_volume_layout(self):
         self.override_config('lustre_qcow2_volumes', True)
         self.driver.create_volume(self.volume(
-            fmt=None, specs={'lustre:pool': 'flash'}))
+            fmt=None, files=(), specs={'lustre:pool': 'flash'}))
         self.assertEqual([('lfs', 'setstripe', '-p', 'flash', self.path),
                           'qemu-img'], [self.commands()[0],
                                         self.commands()[1][0]])
@@ -2196,7 +2665,7 @@ class LustreDriverLayoutTestCase(LustreDriverTestCase):
                                  "exist: Invalid argument (22)"), ('', '')]
         exc = self.assertRaises(lustre_client.LustreException,
                                 self.driver.create_volume,
-                                self.volume(fmt=None,
+                                self.volume(fmt=None, files=(),
                                             specs={'lustre:pool': 'x'}))
         self.assertIn('does not exist', str(exc))
         self.assertEqual(('rm', '-f', self.path), self.commands()[-1])
@@ -2215,7 +2684,7 @@ class LustreDriverLayoutTestCase(LustreDriverTestCase):
         self.mock_object(image_utils, 'qemu_img_info',
                          return_value=qemu_info())
         self.mock_object(image_utils, 'convert_image')
-        dest = self.volume(id=fake.VOLUME2_ID, fmt=None,
+        dest = self.volume(id=fake.VOLUME2_ID, fmt=None, files=(),
                            specs={'lustre:stripe_count': '-1'})
         self.driver.create_cloned_volume(dest, self.volume())
         self.assertEqual(('lfs', 'setstripe', '-c', '-1',
@@ -2266,7 +2735,8 @@ class LustreDriverOstPoolsTestCase(LustreDriverTestCase):
              ('lfs', 'pool_list', self.mnt2)], self.commands())
 
     def test_volume_placed_in_ost_pool(self):
-        volume = self.volume(fmt=None, host='node@lustre#lfs01/cinder.flash')
+        volume = self.volume(fmt=None, host='node@lustre#lfs01/cinder.flash',
+                             files=())
         self.assertEqual({'provider_location': SHARE},
                          self.driver.create_volume(volume))
         self.assertEqual(('lfs', 'setstripe', '-p', 'flash',
@@ -2365,6 +2835,7 @@ class LustreDriverRetypeTestCase(LustreDriverTestCase):
         super().setUp()
         self.setup_driver()
         self.path = os.path.join(self.mnt, VOLUME_NAME)
+        self.qemu_img_info = self.mock_qemu_img_info()
         self.host = {'host': 'node@lustre#lfs01/cinder'}
         self.new_type = fake_volume.fake_volume_type_obj(
             self.context, extra_specs={'lustre:stripe_count': '8',
@@ -2380,17 +2851,17 @@ class LustreDriverRetypeTestCase(LustreDriverTestCase):
 
     def test_retype_restripes_every_file(self):
         volume = self.retyping(fmt='qcow2')
-        self.write_info(volume, {'active': VOLUME_NAME + '.' +
-                                 fake.SNAPSHOT_ID,
-                                 fake.SNAPSHOT_ID: VOLUME_NAME + '.' +
-                                 fake.SNAPSHOT_ID})
+        overlay = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
+        self.write_info(volume, {'active': overlay,
+                                 fake.SNAPSHOT_ID: overlay})
+        self.image(overlay, qemu_info('qcow2', backing_file=VOLUME_NAME))
         self.assertEqual((True, None), self.driver.retype(
             self.context, volume, self.new_type, self.diff, self.host))
         self.assertEqual(
             [('lfs', 'migrate', '--non-block', '-c', '8', '-p', 'flash',
-              self.path),
+              self.path + '.' + fake.SNAPSHOT_ID),
              ('lfs', 'migrate', '--non-block', '-c', '8', '-p', 'flash',
-              self.path + '.' + fake.SNAPSHOT_ID)], self.commands())
+              self.path)], self.commands())
 
     def test_retype_to_default_layout(self):
         volume = self.retyping(specs={'lustre:stripe_count': '8'})

@@ -179,6 +179,9 @@ class FakeLustreHost(object):
 
     def _dd(self, *args):
         opts = dict(arg.split('=', 1) for arg in args)
+        if opts.get('conv') == 'excl':
+            os.close(os.open(opts['of'], os.O_CREAT | os.O_EXCL, 0o644))
+            return
         end = (int(opts['seek']) + int(opts['count'])) * units.Mi
         with open(opts['of'], 'ab') as f:
             if f.tell() < end:
@@ -212,14 +215,19 @@ class FakeLustreHost(object):
                 if backing:
                     out['backing-filename'] = backing
                     out['full-backing-filename'] = backing
+                    out['backing-filename-format'] = self.images[path][
+                        'backing_format']
             return json.dumps(out), ''
         if subcommand == 'create':
             path, size = args[-2:]
             backing = args[args.index('-b') + 1] if '-b' in args else None
+            backing_format = (args[args.index('-F') + 1] if '-F' in args
+                              else None)
             with open(path, 'wb') as f:
                 f.write(b'QFI\xfb')
             self.images[path] = {'format': 'qcow2', 'size': int(size),
-                                 'backing': backing}
+                                 'backing': backing,
+                                 'backing_format': backing_format}
         elif subcommand == 'convert':
             source, dest = args[-2:]
             out_format = args[args.index('-O') + 1]
@@ -240,6 +248,7 @@ class FakeLustreHost(object):
         elif subcommand == 'rebase':
             image = args[args.index('-b') + 2]
             self.images[image]['backing'] = args[args.index('-b') + 1]
+            self.images[image]['backing_format'] = args[args.index('-F') + 1]
         elif subcommand != 'commit':
             raise AssertionError('unexpected qemu-img %s' % subcommand)
 
@@ -496,8 +505,7 @@ class LustreRootwrapTestCase(test.TestCase):
 
     def op_copy_image_to_volume(self, security):
         driver = self.new_driver(security)
-        volume = self.volume(driver, create=False)
-        volume.provider_location = driver._find_share(volume)
+        volume = self.volume(driver)
         image_service = mock.Mock(temp_images=None)
         image_service.show.return_value = {
             'id': fake.IMAGE_ID, 'disk_format': 'qcow2',
