@@ -32,9 +32,10 @@ ENV = 'LUSTRE_RELIABILITY_REPORT'
 
 
 def record(kind, item, **figures):
-    """Record one case: kind is 'input', 'fault' or 'load'.
+    """Record one case: kind is 'input', 'hostile', 'fault' or 'load'.
 
-    Figures: ``refused`` (a bad input got a clear error), ``bytes_lost``,
+    Figures: ``refused`` (a bad input got a clear error), ``operations``
+    (how many operations a hostile share case tried), ``bytes_lost``,
     ``leftovers`` (files or mounts left behind), and anything measured.
     """
     path = os.environ.get(ENV)
@@ -54,6 +55,12 @@ def summarize(lines):
     refused = sum(1 for case in inputs if case.get('refused'))
     out.append('Bad inputs tried:        %d, refused with a clear error: %d'
                % (len(inputs), refused))
+    hostile = by_kind['hostile']
+    hostile_refused = sum(1 for case in hostile if case.get('refused'))
+    out.append('Hostile share cases:     %d (%d operations), every '
+               'operation refused and the canary outside untouched: %d'
+               % (len(hostile), sum(case.get('operations', 0)
+                                    for case in hostile), hostile_refused))
     faults = by_kind['fault']
     lost = sum(case.get('bytes_lost', 0) for case in faults)
     leftovers = sum(case.get('leftovers', 0) for case in cases)
@@ -65,7 +72,8 @@ def summarize(lines):
                             for key, value in sorted(case.items())
                             if key not in ('kind', 'item'))
         out.append('Load: %s: %s' % (case['item'], figures))
-    ok = refused == len(inputs) and lost == 0 and leftovers == 0
+    ok = (refused == len(inputs) and hostile_refused == len(hostile) and
+          lost == 0 and leftovers == 0)
     return out, ok, len(cases)
 
 
