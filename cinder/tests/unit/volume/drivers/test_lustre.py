@@ -1597,6 +1597,20 @@ class LustreDriverCopyTestCase(LustreDriverTestCase):
             volume_format='raw', run_as_root=True)
         self.convert.assert_not_called()
 
+    def test_short_raw_volume_is_uploaded_at_its_full_size(self):
+        # After a restore that skipped the zeros at its end.
+        upload = self.mock_object(
+            volume_utils, 'upload_volume',
+            side_effect=lambda *a, **k: self.assertEqual(
+                [('truncate', '-s', str(units.Gi), path)], self.commands()))
+        volume = self.volume(id=fake.VOLUME3_ID)
+        path = os.path.join(self.mnt, volume.name)
+        self.image(volume.name, qemu_info('raw', 2 * units.Mi))
+        self.driver.copy_volume_to_image(self.context, volume, 'glance',
+                                         {'id': fake.IMAGE_ID,
+                                          'disk_format': 'raw'})
+        upload.assert_called_once()
+
     @ddt.data('raw', 'qcow2')
     def test_copy_volume_with_snapshots_to_image_flattens(self, disk_format):
         upload = self.mock_object(volume_utils, 'upload_volume')
