@@ -704,7 +704,19 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
 
     # Layouts
 
-    def _layout(self, specs, ost_pool=None):
+    def _layout_defaults(self):
+        """This backend's default layout and OST pool, from its options."""
+        conf = self.configuration
+        if conf.lustre_layout:
+            layout = lustre_client.Layout.composite(conf.lustre_layout,
+                                                    'lustre_layout')
+        else:
+            layout = lustre_client.Layout.plain(conf.lustre_stripe_count,
+                                                conf.lustre_stripe_size)
+        return lustre_client.LayoutDefaults(layout,
+                                            conf.lustre_ost_pool or None)
+
+    def _layout(self, specs, ost_pool=None, defaults=None):
         """The layout of a volume's files, from its type and the backend.
 
         A type's ``lustre:layout`` (a PFL component list) wins, then its
@@ -716,16 +728,11 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
 
         :param specs: the extra specs of the volume type
         :param ost_pool: the OST pool of the Cinder pool (OST-pool mode)
+        :param defaults: the backend's :class:`LayoutDefaults`; by default
+                         this backend's
         :raises InvalidVolumeType: naming the spec that is wrong
         """
-        conf = self.configuration
-
-        def setting(spec, option):
-            """(name, value) of a spec, or of the backend option for it."""
-            if spec in specs:
-                return spec, specs[spec]
-            return option, getattr(conf, option)
-
+        defaults = defaults or self._layout_defaults()
         try:
             pool = specs.get('lustre:pool')
             if pool is not None:
@@ -737,7 +744,6 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                         "'%(have)s'; select it with the extra spec "
                         "ost_pool=%(want)s") % {'want': pool,
                                                 'have': ost_pool})
-            pool = pool or ost_pool or conf.lustre_ost_pool or None
             own_stripes = ('lustre:stripe_count' in specs or
                            'lustre:stripe_size' in specs)
             if 'lustre:layout' in specs:
@@ -748,27 +754,34 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                         'them in its components'))
                 layout = lustre_client.Layout.composite(
                     specs['lustre:layout'], 'lustre:layout')
-            elif conf.lustre_layout and not own_stripes:
-                layout = lustre_client.Layout.composite(conf.lustre_layout,
-                                                        'lustre_layout')
+            elif defaults.layout.is_composite and not own_stripes:
+                layout = defaults.layout
             else:
-                count_name, count = setting('lustre:stripe_count',
-                                            'lustre_stripe_count')
-                size_name, size = setting('lustre:stripe_size',
-                                          'lustre_stripe_size')
+                default = (defaults.layout[0] if defaults.layout and
+                           not defaults.layout.is_composite else
+                           lustre_client.Component(None, None, None, None))
+                count = specs.get('lustre:stripe_count')
+                size = specs.get('lustre:stripe_size')
                 layout = lustre_client.Layout.plain(
-                    None if count is None else
-                    lustre_client.check_stripe_count(count, count_name),
-                    None if size in (None, '') else
-                    lustre_client.check_stripe_size(size, size_name))
-            return layout.with_pool(pool)
+                    default.stripe_count if count is None else
+                    lustre_client.check_stripe_count(
+                        count, 'lustre:stripe_count'),
+                    default.stripe_size if size is None else
+                    lustre_client.check_stripe_size(
+                        size, 'lustre:stripe_size'))
+            return layout.with_pool(pool or ost_pool or defaults.pool)
         except ValueError as exc:
             raise exception.InvalidVolumeType(reason=str(exc))
 
-    def _volume_layout(self, volume):
+    @staticmethod
+    def _volume_specs(volume):
+        """The extra specs of a volume's type."""
         volume_type = getattr(volume, 'volume_type', None)
-        specs = (volume_type.extra_specs or {}) if volume_type else {}
-        return self._layout(specs, self._ost_pool(volume))
+        return (volume_type.extra_specs or {}) if volume_type else {}
+
+    def _volume_layout(self, volume):
+        return self._layout(self._volume_specs(volume),
+                            self._ost_pool(volume))
 
     def _set_layout(self, layout, path):
         """Create an empty file with a layout, before anything allocates.
@@ -785,9 +798,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
 
     def _is_thick(self, volume):
         """Whether a volume is preallocated, by type or by default."""
-        volume_type = getattr(volume, 'volume_type', None)
-        specs = (volume_type.extra_specs or {}) if volume_type else {}
-        provisioning = specs.get('provisioning:type')
+        provisioning = self._volume_specs(volume).get('provisioning:type')
         if provisioning in ('thin', 'thick'):
             return provisioning == 'thick'
         return not self.configuration.lustre_sparsed_volumes
@@ -1943,9 +1954,18 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             LOG.warning('%s exists; using generic migration.', dest)
             return False, None
         _name, source, fmt, info = self._chain(volume)[0]
-        layout = self._layout(
-            (volume.volume_type.extra_specs or {}) if volume.volume_type
-            else {}, host['capabilities'].get('ost_pool'))
+        # The destination pool publishes its backend's own defaults.
+        try:
+            defaults = lustre_client.LayoutDefaults.parse(
+                host['capabilities'].get('lustre_layout'))
+        except ValueError as exc:
+            LOG.warning('Cannot read the layout of %(share)s (%(err)s); '
+                        'using generic migration.',
+                        {'share': device, 'err': exc})
+            return False, None
+        layout = self._layout(self._volume_specs(volume),
+                              host['capabilities'].get('ost_pool'),
+                              defaults)
         LOG.info('Migrating volume %(id)s from %(src)s to %(dest)s.',
                  {'id': volume.id, 'src': volume.provider_location,
                   'dest': device})

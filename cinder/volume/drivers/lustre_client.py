@@ -511,8 +511,9 @@ class Layout(tuple):
         return components
 
     @property
-    def pools(self):
-        return {c.pool for c in self if c.pool is not None}
+    def is_composite(self):
+        """Whether this is a PFL layout of several components."""
+        return len(self) > 1
 
     def with_pool(self, pool):
         """This layout, with ``pool`` for the components that name none."""
@@ -530,6 +531,40 @@ class Layout(tuple):
             end = '-1' if component.end is None else str(component.end)
             args += ['-E', end] + component.setstripe_args()
         return args
+
+
+class LayoutDefaults(collections.namedtuple('LayoutDefaults',
+                                            'layout pool')):
+    """What a backend's volume files get when their type does not say.
+
+    ``layout`` is a plain or composite :class:`Layout` without the default
+    OST pool, ``pool`` that pool or None.  A backend publishes its defaults
+    in the ``lustre_layout`` capability of each pool, as ``lfs setstripe``
+    arguments (or ``default``); :meth:`parse` reads them back, so that a
+    volume migrating to another backend gets that backend's defaults.
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def parse(cls, text):
+        """Read the ``lustre_layout`` capability of a pool.
+
+        :raises ValueError: when it is not a layout
+        """
+        words = str(text or '').split()
+        if words in ([], ['default']):
+            return cls(Layout(), None)
+        if words[0] in ('-E', '--component-end'):
+            return cls(Layout.composite(' '.join(words)), None)
+        values = {'-c': None, '-S': None, '-p': None}
+        while words:
+            option = words.pop(0)
+            if option not in values or not words:
+                raise ValueError(_("'%s' is not a layout such as '-c 4 -S "
+                                   "1M -p flash'") % text)
+            values[option] = words.pop(0)
+        return cls(Layout.plain(values['-c'], values['-S']), values['-p'])
 
 
 # The client versions that brought what the drivers may use.

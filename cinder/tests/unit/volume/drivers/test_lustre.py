@@ -255,7 +255,26 @@ class LayoutTestCase(test.TestCase):
         layout = lustre_client.Layout.plain(4, '4M', 'flash')
         self.assertEqual(['-c', '4', '-S', str(4 * units.Mi), '-p', 'flash'],
                          layout.setstripe_args())
-        self.assertEqual({'flash'}, layout.pools)
+        self.assertFalse(layout.is_composite)
+
+    @ddt.data(('default', [], None),
+              ('', [], None),
+              ('-c 4 -S 1048576 -p flash', ['-c', '4', '-S', '1048576'],
+               'flash'),
+              ('-S 4M', ['-S', str(4 * units.Mi)], None),
+              ('-E 67108864 -c 1 -E -1 -c 4 -p disk',
+               ['-E', '67108864', '-c', '1', '-E', '-1', '-c', '4', '-p',
+                'disk'], None))
+    @ddt.unpack
+    def test_layout_defaults_read_back(self, text, args, pool):
+        defaults = lustre_client.LayoutDefaults.parse(text)
+        self.assertEqual((args, pool), (defaults.layout.setstripe_args(),
+                                        defaults.pool))
+
+    @ddt.data('-c', '-x 1', 'flash', '-E 64M -c 1')
+    def test_layout_defaults_refuse_other_text(self, text):
+        self.assertRaises(ValueError, lustre_client.LayoutDefaults.parse,
+                          text)
 
     def test_empty_layout(self):
         layout = lustre_client.Layout.plain()
@@ -2438,6 +2457,34 @@ class LustreDriverMigrateTestCase(LustreDriverTestCase):
                                              data=mock.ANY)
         self.assertEqual([('chmod', '660', dest), ('rm', '-f', source)],
                          self.commands())
+
+    @ddt.data(({}, '-c 2 -S 4194304 -p flash',
+               ['-c', '2', '-S', str(4 * units.Mi), '-p', 'flash']),
+              ({'lustre:stripe_count': '8'}, '-c 2 -S 4194304',
+               ['-c', '8', '-S', str(4 * units.Mi)]),
+              ({}, '-E 67108864 -c 1 -E -1 -c 4',
+               ['-E', '67108864', '-c', '1', '-E', '-1', '-c', '4']),
+              ({}, 'default', []))
+    @ddt.unpack
+    def test_migration_takes_the_destination_defaults(self, specs, published,
+                                                      expected):
+        # This backend stripes over 16 OSTs; the destination's backend has
+        # its own defaults, which its pool publishes.
+        self.override_config('lustre_stripe_count', 16)
+        self.host['capabilities']['lustre_layout'] = published
+        self.driver.migrate_volume(self.context, self.volume(specs=specs),
+                                   self.host)
+        dest = os.path.join(self.mnt2, VOLUME_NAME)
+        setstripe = [c for c in self.commands() if c[:2] == ('lfs',
+                                                             'setstripe')]
+        self.assertEqual([('lfs', 'setstripe') + tuple(expected) + (dest,)]
+                         if expected else [], setstripe)
+
+    def test_migration_to_a_pool_with_an_unreadable_layout_is_generic(self):
+        self.host['capabilities']['lustre_layout'] = '-q 7'
+        self.assertEqual((False, None), self.driver.migrate_volume(
+            self.context, self.volume(), self.host))
+        self.convert.assert_not_called()
 
     def test_migrate_to_a_share_of_another_backend(self):
         other = '10.0.0.7@tcp:/lfs07/cinder'
