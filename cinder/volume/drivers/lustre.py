@@ -205,6 +205,13 @@ class LustreUnsafeFile(lustre_client.LustreException):
     message = _('Refusing %(path)s: %(reason)s')
 
 
+# A Cinder pool of this backend: a share, and an OST pool in OST-pool mode.
+PoolLocation = collections.namedtuple('PoolLocation', 'device ost_pool')
+# A file name as the driver names volume files: the volume's name id, and
+# whether it is the base file (rather than an overlay or .info file).
+OwnName = collections.namedtuple('OwnName', 'name_id is_base')
+
+
 class ChainFile(collections.namedtuple('ChainFile', 'name path fmt info')):
     """A checked file of a volume's backing chain and its qemu-img info."""
 
@@ -553,25 +560,25 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         return share.fileset
 
     def _pool(self, pool_name):
-        """The (share, OST pool) of a Cinder pool name.
+        """Where a Cinder pool of this backend is.
 
         Pools are named after the fileset of their share, and in OST-pool
         mode FILESET.OSTPOOL.
 
-        :returns: (device, OST pool or None), or None if unknown
+        :returns: a :class:`PoolLocation`, or None if unknown
         """
         candidates = []
         for device in self._mounted_shares:
             fileset = self._fileset(device)
             if pool_name == fileset:
-                return device, None
+                return PoolLocation(device, None)
             if (self.configuration.lustre_ost_pools_as_pools and
                     pool_name.startswith(fileset + '.')):
                 candidates.append((len(fileset), device,
                                    pool_name[len(fileset) + 1:]))
         if candidates:
             _length, device, ost_pool = max(candidates)
-            return device, ost_pool
+            return PoolLocation(device, ost_pool)
         return None
 
     def _ost_pool(self, volume):
@@ -580,7 +587,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             return None
         pool_name = volume_utils.extract_host(volume.host, level='pool')
         found = self._pool(pool_name) if pool_name else None
-        return found[1] if found else None
+        return found.ost_pool if found else None
 
     def get_pool(self, volume):
         pool_name = volume_utils.extract_host(volume.host, level='pool')
@@ -606,7 +613,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 raise lustre_client.LustreNoSuitableShareFound(
                     volume_size=volume.size,
                     reason=_('pool %s is not a mounted share') % pool_name)
-            return found[0]
+            return found.device
         needed = volume.size * units.Gi if self._is_thick(volume) else 1
         available = {
             device: self._get_capacity_info(device)[1]
@@ -810,9 +817,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         driver (raw temporary volumes for cinder-backup); otherwise thin
         volumes are qcow2 if so configured, and thick ones raw.
         """
-        self._load_admin_metadata(volume)
-        with volume.obj_as_admin():
-            requested = volume.admin_metadata.get('format')
+        requested = self._records(volume).get('format')
         if requested in _VOLUME_FORMATS:
             return requested
         if self.configuration.lustre_qcow2_volumes and not self._is_thick(
@@ -827,14 +832,22 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         guest wrote.  Volumes without the record (none this driver made)
         are raw unless they have snapshots, whose overlays are qcow2.
         """
-        self._load_admin_metadata(volume)
-        with volume.obj_as_admin():
-            fmt = volume.admin_metadata.get('format')
+        fmt = self._records(volume).get('format')
         if fmt is None:
             fmt = 'qcow2' if self._snapshots_exist(volume) else 'raw'
             LOG.warning('Volume %(id)s has no format record; using '
                         '%(fmt)s.', {'id': volume.id, 'fmt': fmt})
         return self._checked_format(volume, fmt)
+
+    def _records(self, volume):
+        """The driver's records of a volume: its admin metadata.
+
+        ``format`` is the format of the active file, ``base_format`` that
+        of the base file under the snapshots.
+        """
+        self._load_admin_metadata(volume)
+        with volume.obj_as_admin():
+            return volume.admin_metadata
 
     def _load_admin_metadata(self, volume):
         """Give a volume object its admin metadata, whoever loaded it.
@@ -844,7 +857,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         look missing, and saving the object would drop what Cinder keeps
         there.  Such an object gets the records from the database.
         """
-        ctxt = getattr(volume, '_context', None)
+        ctxt = volume.obj_context
         if ctxt is None or ctxt.is_admin:
             return
         volume.admin_metadata = self.db.volume_admin_metadata_get(
@@ -878,14 +891,11 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         if snap_info is None:
             snap_info = self._read_info_file(
                 self._local_path_volume_info(volume), empty_if_missing=True)
-        self._load_admin_metadata(volume)
-        with volume.obj_as_admin():
-            metadata = volume.admin_metadata
-            if snap_info.get('active', volume.name) != volume.name:
-                fmt = metadata.get('base_format', 'raw')
-            else:
-                fmt = metadata.get('format', 'raw')
-        return self._checked_format(volume, fmt)
+        key = ('base_format'
+               if snap_info.get('active', volume.name) != volume.name
+               else 'format')
+        return self._checked_format(volume,
+                                    self._records(volume).get(key, 'raw'))
 
     # Files on the shares
     #
@@ -1558,15 +1568,14 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         The base class records it only once in a volume's life, and keeps
         it when a restore or a retype changes the format later.
         """
-        # The base class rewrites the format records.
-        self._load_admin_metadata(volume)
+        # The base class rewrites the records: they must all be loaded.
+        records = self._records(volume)
         if self._snapshots_exist(volume):
             return
-        with volume.obj_as_admin():
-            metadata = volume.admin_metadata
-            fmt = metadata.get('format', 'raw')
-            if metadata.get('base_format') != fmt:
-                metadata['base_format'] = fmt
+        fmt = records.get('format', 'raw')
+        if records.get('base_format') != fmt:
+            with volume.obj_as_admin():
+                records['base_format'] = fmt
                 volume.save()
 
     def _do_create_snapshot(self, snapshot, backing_filename, new_snap_path):
@@ -2002,12 +2011,12 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         found = self._pool(volume_utils.extract_host(host['host'],
                                                      level='pool') or '')
         if (other or diff.get('encryption') or found is None or
-                found[0] != volume.provider_location or
+                found.device != volume.provider_location or
                 volume.status != 'retyping' or
                 volume.previous_status != 'available' or
                 self._is_volume_attached(volume)):
             return False, None
-        new_layout = self._layout(new_type.extra_specs or {}, found[1])
+        new_layout = self._layout(new_type.extra_specs or {}, found.ost_pool)
         if new_layout == self._volume_layout(volume):
             return True, None
         chain = self._chain(volume)
@@ -2023,37 +2032,49 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
 
     # Manage
 
-    def _own_file(self, name):
+    @staticmethod
+    def _own_file(name):
         """Which file of a volume a name is, as this driver names them.
 
-        :returns: (volume name id, True for a base file and False for the
-                  other files of a volume), or None for other names
+        :returns: an :class:`OwnName`, or None for other names
         """
         pattern = re.escape(CONF.volume_name_template).replace(
             re.escape('%s'), '(%s)' % _UUID_PATTERN)
         match = re.match(r'^%s(\..*)?$' % pattern, name)
         if not match:
             return None
-        return match.group(1), match.group(2) is None
+        return OwnName(match.group(1), match.group(2) is None)
 
-    def _owned_by_a_volume(self, name_id):
-        """Whether a live volume keeps its data under this name id."""
+    @classmethod
+    def _live_name_ids(cls, names):
+        """The name ids of base files among ``names`` that volumes use.
+
+        Two queries, however many names.
+        """
+        own = [cls._own_file(name) for name in names]
+        name_ids = sorted({found.name_id for found in own
+                           if found and found.is_base})
+        if not name_ids:
+            return set()
         ctxt = cinder_context.get_admin_context()
-        return any(objects.VolumeList.get_all(ctxt, filters={key: name_id})
-                   for key in ('id', '_name_id'))
+        return {volume.name_id for key in ('id', '_name_id')
+                for volume in objects.VolumeList.get_all(
+                    ctxt, filters={key: name_ids})}
 
-    def _adoptable(self, name):
+    def _adoptable(self, name, live_name_ids):
         """Whether a file of this name may become a volume.
 
         A plain name, or the base file of a volume that no longer exists
         (left by unmanage); never the file of a live volume, nor an
         overlay or .info file.
+
+        :param live_name_ids: :meth:`_live_name_ids` of the names at hand
         """
         if not self._MANAGEABLE_IMAGE_RE.match(name):
             return False
         own = self._own_file(name)
-        return own is None or (own[1] and not self._owned_by_a_volume(
-            own[0]))
+        return own is None or (own.is_base and
+                               own.name_id not in live_name_ids)
 
     def _get_manageable_vol_location(self, existing_ref):
         """Find a file to manage: a regular file at the top of a share.
@@ -2071,7 +2092,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         reason = None
         if device not in self._mounted_shares:
             reason = _('%s is not a mounted share of this backend') % device
-        elif not self._adoptable(filename):
+        elif not self._adoptable(filename,
+                                 self._live_name_ids([filename])):
             reason = _("'%s' is not a file name a volume can be made "
                        "from: it is not a plain name, or it belongs to a "
                        "volume") % filename
@@ -2079,11 +2101,11 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             mount_point = self._get_mount_point_for_share(device)
             path = os.path.join(mount_point, filename)
             try:
-                is_file = os.stat(path, follow_symlinks=False).st_mode
+                mode = os.stat(path, follow_symlinks=False).st_mode
             except OSError:
                 reason = _('%s does not exist') % name
             else:
-                if not stat.S_ISREG(is_file):
+                if not stat.S_ISREG(mode):
                     reason = _('%s is not a regular file') % name
         if reason is not None:
             raise exception.ManageExistingInvalidReference(
@@ -2151,18 +2173,20 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         volumes (reported as managed), and files with other plain names.
         """
         mount_point = self._get_mount_point_for_share(share)
-        found = []
         with os.scandir(mount_point) as entries:
-            for entry in entries:
-                if not entry.is_file(follow_symlinks=False):
-                    continue
-                managed = managed_volumes.get(entry.name)
-                if managed is None and not self._adoptable(entry.name):
-                    continue
-                try:
-                    found.append(self._get_manageable_volume(
-                        share, entry.path, managed))
-                except Exception as exc:
-                    LOG.error('Cannot inspect %(path)s: %(err)s',
-                              {'path': entry.path, 'err': exc})
+            files = [entry for entry in entries
+                     if entry.is_file(follow_symlinks=False)]
+        live = self._live_name_ids(entry.name for entry in files
+                                   if entry.name not in managed_volumes)
+        found = []
+        for entry in files:
+            managed = managed_volumes.get(entry.name)
+            if managed is None and not self._adoptable(entry.name, live):
+                continue
+            try:
+                found.append(self._get_manageable_volume(share, entry.path,
+                                                         managed))
+            except Exception as exc:
+                LOG.error('Cannot inspect %(path)s: %(err)s',
+                          {'path': entry.path, 'err': exc})
         return found

@@ -2367,6 +2367,18 @@ class LustreDriverManageTestCase(LustreDriverTestCase):
         self.assertEqual(managed.id, by_name['%s/%s' % (
             SHARE, VOLUME_NAME)]['cinder_id'])
 
+    def test_get_manageable_volumes_queries_the_database_twice(self):
+        for number in range(5):
+            self.touch('volume-0000000%d-0000-0000-0000-000000000000' %
+                       number)
+        self.touch('golden.img')
+        get_all = self.mock_object(objects.VolumeList, 'get_all',
+                                   wraps=objects.VolumeList.get_all)
+        found = self.driver.get_manageable_volumes([], None, 100, 0,
+                                                   ['reference'], ['asc'])
+        self.assertEqual(6, len(found))
+        self.assertEqual(2, get_all.call_count)
+
     def test_unmanage_leaves_the_file(self):
         self.driver.unmanage(self.volume())
         self.assertEqual([], self.commands())
