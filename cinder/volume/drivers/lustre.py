@@ -1462,34 +1462,27 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         """Give cinder-backup what the guest sees, byte for byte.
 
         cinder-backup reads the file the connection names as a raw disk.
-        The active file of a qcow2 volume, or of any volume with snapshots,
-        is a qcow2 file: backing it up directly would store qcow2 container
-        bytes.  Such volumes, like attached volumes and snapshots, are
-        backed up from a temporary raw copy.
+        The base class copies snapshots and attached volumes into temporary
+        volumes (raw here, see :meth:`_create_temp_volume`); the active
+        file of a qcow2 volume, or of any volume with snapshots, is a qcow2
+        file too, so such a volume is also copied.
         """
         volume = objects.Volume.get_by_id(context, backup.volume_id)
-        raw = {'admin_metadata': {'format': 'raw'}}
-        if backup.snapshot_id:
-            snapshot = objects.Snapshot.get_by_id(context, backup.snapshot_id)
-            temp = self._create_temp_volume_from_snapshot(
-                context, volume, snapshot, volume_options=raw,
-                status=fields.VolumeStatus.BACKING_UP)
-        elif (volume.previous_status == 'in-use' or
-              self._volume_format(volume) != 'raw'):
-            temp = self._create_temp_volume(context, volume,
-                                            volume_options=raw)
-            try:
-                temp.update(self.create_cloned_volume(temp, volume) or {})
-            except Exception:
-                with excutils.save_and_reraise_exception():
-                    temp.destroy()
-            temp.status = fields.VolumeStatus.BACKING_UP
-            temp.save()
-        else:
-            return volume
+        if (backup.snapshot_id or volume.previous_status == 'in-use' or
+                self._volume_format(volume) == 'raw'):
+            return super()._get_backup_volume_temp_volume(context, backup)
+        temp = self._create_temp_cloned_volume(
+            context, volume, status=fields.VolumeStatus.BACKING_UP)
         backup.temp_volume_id = temp.id
         backup.save()
         return temp
+
+    def _create_temp_volume(self, context, volume, volume_options=None):
+        """A temporary volume for cinder-backup, which reads raw disks."""
+        options = {'admin_metadata': {'format': 'raw'}}
+        options.update(volume_options or {})
+        return super()._create_temp_volume(context, volume,
+                                           volume_options=options)
 
     def _share_options(self, device):
         share = self.shares.get(device)

@@ -1716,9 +1716,7 @@ class LustreDriverBackupTestCase(LustreDriverTestCase):
                                                             self.backup)
         self.assertIs(temp, device)
         self.assertFalse(is_snapshot)
-        create_temp.assert_called_once_with(
-            self.context, volume,
-            volume_options={'admin_metadata': {'format': 'raw'}})
+        create_temp.assert_called_once_with(self.context, volume)
         clone.assert_called_once_with(temp, volume)
         self.assertEqual('backing-up', temp.status)
         self.assertEqual(fake.VOLUME2_ID, self.backup.temp_volume_id)
@@ -1748,9 +1746,17 @@ class LustreDriverBackupTestCase(LustreDriverTestCase):
                                                              self.backup)
         self.assertIs(from_snapshot.return_value, device)
         from_snapshot.assert_called_once_with(
-            self.context, volume, snapshot,
-            volume_options={'admin_metadata': {'format': 'raw'}},
-            status='backing-up')
+            self.context, volume, snapshot, status='backing-up')
+
+    def test_temporary_volumes_are_raw(self):
+        create = self.mock_object(objects.Volume, 'create')
+        temp = self.driver._create_temp_volume(self.context, self.volume(),
+                                               {'display_name': 'x'})
+        create.assert_called_once_with()
+        self.assertEqual({'format': 'raw'}, temp.admin_metadata)
+        self.assertEqual('x', temp.display_name)
+        # Cinder's own setting: temporary volumes use no quota.
+        self.assertFalse(temp.use_quota)
 
     def test_requested_format_wins(self):
         self.override_config('lustre_qcow2_volumes', True)
