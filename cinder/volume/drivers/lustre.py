@@ -262,9 +262,6 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             utils.get_root_helper(), execute=execute,
             mount_point_base=self.base,
             mount_options=','.join(self._mount_options))
-        self._sparse_copy_volume_data = True
-        self._thin_provisioning_support = True
-        self._thick_provisioning_support = True
         self.max_over_subscription_ratio = (
             volume_utils.get_max_over_subscription_ratio(
                 self.configuration.max_over_subscription_ratio,
@@ -274,6 +271,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         self._client_version = None
         self._lfs_available = False
         self._lustre_mounts = set()
+        self._lustre_shares = {}
         # Formats of the chain files an operation has checked, by path.
         self._known_formats = {}
 
@@ -341,23 +339,20 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             LOG.warning('The version of the Lustre client is unknown.')
             return
         LOG.info('Lustre client %s.', lustre_client.format_version(version))
-        for feature, needed in lustre_client.FEATURES.items():
-            if version >= needed:
+        for feature in lustre_client.FEATURES:
+            if version >= feature.version:
                 continue
-            if feature == 'composite layouts (PFL)' and (
+            missing = {'have': lustre_client.format_version(version),
+                       'feature': feature.name,
+                       'need': lustre_client.format_version(feature.version)}
+            if feature is lustre_client.PFL and (
                     self.configuration.lustre_layout):
                 raise lustre_client.LustreConfigError(
                     source='lustre_layout',
                     reason=_('Lustre client %(have)s has no %(feature)s; '
-                             '%(need)s or later is needed') %
-                    {'have': lustre_client.format_version(version),
-                     'feature': feature,
-                     'need': lustre_client.format_version(needed)})
+                             '%(need)s or later is needed') % missing)
             LOG.warning('Lustre client %(have)s has no %(feature)s '
-                        '(%(need)s or later).',
-                        {'have': lustre_client.format_version(version),
-                         'feature': feature,
-                         'need': lustre_client.format_version(needed)})
+                        '(%(need)s or later).', missing)
 
     def _check_layout_options(self):
         """Refuse bad layout defaults now, not at the first volume."""
@@ -402,10 +397,28 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 reason=_('no share is mounted'))
 
     def _load_shares_config(self, share_file=None):
-        """Load and validate the shares file.
+        """Load the shares file: ``shares`` maps each device to its options.
+
+        The base class reads the file again at each capacity update, which
+        lets an operator add a share without a restart.  Once the driver
+        runs, a shares file that has become invalid keeps the last valid
+        list in use, so a typo does not stop the backend.
 
         :raises LustreConfigError: naming the file, the line and the fault
         """
+        try:
+            shares = self._read_shares(share_file)
+        except exception.InvalidConfigurationValue as exc:
+            if not self._setup_done:
+                raise
+            LOG.error('Keeping the previous Lustre shares: %s', exc)
+            return
+        self._lustre_shares = {share.device: share for share in shares}
+        self.shares = {share.device: ','.join(share.options) or None
+                       for share in shares}
+
+    def _read_shares(self, share_file):
+        """The Shares of a shares file, checked as a set."""
         source = 'lustre_shares_config'
         if not share_file:
             raise lustre_client.LustreConfigError(
@@ -433,7 +446,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                      'fileset': share.fileset})
             pools[share.fileset] = share
             self._check_flock(share)
-        self.shares = {share.device: share for share in shares}
+        return shares
 
     def _check_flock(self, share):
         mode = lustre_client.flock_mode(self._mount_options + share.options)
@@ -447,38 +460,20 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                         "clients older than 2.12.3 then refuse the image "
                         "locks QEMU takes. Add 'flock'.", share.device)
 
-    def _ensure_shares_mounted(self):
-        """Re-read the shares file and mount every share in it.
+    def _lustre_share(self, device):
+        """The Share of a device, also one gone from the shares file.
 
-        Re-reading lets an operator add a share without a restart.  Once
-        the driver runs, a shares file that has become invalid keeps the
-        last valid list in use, so a typo does not stop the backend.
+        :raises ValueError: when the device is not a Lustre device
         """
-        try:
-            self._load_shares_config(
-                self.configuration.lustre_shares_config)
-        except exception.InvalidConfigurationValue as exc:
-            if not self._setup_done:
-                raise
-            LOG.error('Keeping the previous Lustre shares: %s', exc)
-        mounted = []
-        for device in self.shares:
-            try:
-                self._ensure_share_mounted(device)
-                mounted.append(device)
-            except Exception as exc:
-                LOG.error('Lustre share %(share)s is unavailable: %(err)s',
-                          {'share': device, 'err': exc})
-        self._mounted_shares = mounted
+        share = self._lustre_shares.get(device)
+        return share or lustre_client.Share.parse(device)
 
     def _ensure_share_mounted(self, device):
-        share = self.shares.get(device)
-        if share is None:
-            # A volume on a share that was removed from the shares file.
-            try:
-                share = lustre_client.Share.parse(device)
-            except ValueError as exc:
-                raise lustre_client.LustreException(reason=exc)
+        try:
+            # Also a volume's share removed from the shares file.
+            share = self._lustre_share(device)
+        except ValueError as exc:
+            raise lustre_client.LustreException(reason=exc)
         flags = ['-o', ','.join(share.options)] if share.options else []
         attempts = self.configuration.lustre_mount_attempts
         mount_point = self._get_mount_point_for_share(device)
@@ -554,10 +549,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
     # Pools
 
     def _fileset(self, device):
-        share = self.shares.get(device)
-        if share is None:
-            share = lustre_client.Share.parse(device)
-        return share.fileset
+        return self._lustre_share(device).fileset
 
     def _pool(self, pool_name):
         """Where a Cinder pool of this backend is.
@@ -1355,7 +1347,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         A volume about to be restored from a backup is made raw first,
         since cinder-backup writes raw bytes into the file it is given.
         """
-        if volume.status == 'restoring-backup':
+        if volume.status == fields.VolumeStatus.RESTORING_BACKUP:
             self._prepare_restore(volume)
         active, path, fmt, info = self._chain(volume)[0]
         if volume.multiattach and fmt != 'raw':
@@ -1393,7 +1385,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         cinder-backup truncates the file it restores into and skips chunks
         of zeros, so the file may end at its last non-zero byte.
         """
-        if (volume.status == 'restoring-backup' and
+        if (volume.status == fields.VolumeStatus.RESTORING_BACKUP and
                 self._volume_format(volume) == 'raw' and
                 not self._snapshots_exist(volume)):
             path = self.local_path(volume)
@@ -1485,7 +1477,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                                            volume_options=options)
 
     def _share_options(self, device):
-        share = self.shares.get(device)
+        share = self._lustre_shares.get(device)
         return list(share.options) if share else []
 
     # Extend

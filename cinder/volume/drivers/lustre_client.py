@@ -568,12 +568,12 @@ class LayoutDefaults(collections.namedtuple('LayoutDefaults',
 
 
 # The client versions that brought what the drivers may use.
-FEATURES = {
-    'composite layouts (PFL)': (2, 10),
-    'coherent flock by default': (2, 12, 3),
-    'fallocate': (2, 14),
-    'SEEK_DATA/SEEK_HOLE': (2, 14),
-}
+Feature = collections.namedtuple('Feature', 'name version')
+PFL = Feature('composite layouts (PFL)', (2, 10))
+FEATURES = (PFL,
+            Feature('coherent flock by default', (2, 12, 3)),
+            Feature('fallocate', (2, 14)),
+            Feature('SEEK_DATA/SEEK_HOLE', (2, 14)))
 
 
 def parse_version(text):
