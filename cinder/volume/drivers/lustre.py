@@ -30,10 +30,7 @@ import math
 import os
 import re
 import stat
-import subprocess
-import time
 
-from os_brick import exception as brick_exception
 from oslo_concurrency import processutils as putils
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -218,12 +215,6 @@ class ChainFile(collections.namedtuple('ChainFile', 'name path fmt info')):
     __slots__ = ()
 
 
-def _error_text(exc):
-    """What a failed command said, for an operator to read."""
-    stderr = getattr(exc, 'stderr', None)
-    return stderr.strip() if stderr and stderr.strip() else str(exc)
-
-
 @interface.volumedriver
 class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                    remotefs.RemoteFSSnapDriverDistributed):
@@ -261,7 +252,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         self._remotefsclient = lustre_client.LustreMountClient(
             utils.get_root_helper(), execute=execute,
             mount_point_base=self.base,
-            mount_options=','.join(self._mount_options))
+            mount_options=','.join(self._mount_options),
+            mount_timeout=self.configuration.lustre_mount_timeout)
         self.max_over_subscription_ratio = (
             volume_utils.get_max_over_subscription_ratio(
                 self.configuration.max_over_subscription_ratio,
@@ -330,9 +322,10 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             if self._uses_lfs():
                 raise lustre_client.LustreException(
                     reason=_('lfs, needed for layouts and OST pools, does '
-                             'not run: %s') % _error_text(exc))
+                             'not run: %s') % lustre_client.error_text(exc))
             LOG.warning('lfs does not run (%s): shares cannot be checked '
-                        'to be Lustre filesystems.', _error_text(exc))
+                        'to be Lustre filesystems.',
+                        lustre_client.error_text(exc))
             return
         version = self._client_version
         if version is None:
@@ -475,37 +468,12 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         except ValueError as exc:
             raise lustre_client.LustreException(reason=exc)
         flags = ['-o', ','.join(share.options)] if share.options else []
-        attempts = self.configuration.lustre_mount_attempts
         mount_point = self._get_mount_point_for_share(device)
-        for attempt in range(1, attempts + 1):
-            try:
-                if not self._remotefsclient.is_mounted(device):
-                    self._lustre_mounts.discard(mount_point)
-                    self._remotefsclient.mount(
-                        device, flags,
-                        timeout=self.configuration.lustre_mount_timeout)
-                self._check_is_lustre(device, mount_point)
-                return
-            except subprocess.TimeoutExpired:
-                raise lustre_client.LustreException(
-                    reason=_('mounting %(share)s did not finish within '
-                             '%(timeout)d seconds (lustre_mount_timeout); is '
-                             'the MGS reachable?') %
-                    {'share': device,
-                     'timeout': self.configuration.lustre_mount_timeout})
-            except (putils.ProcessExecutionError,
-                    brick_exception.BrickException, OSError) as exc:
-                error = _error_text(exc)
-                if attempt == attempts:
-                    raise lustre_client.LustreException(
-                        reason=_('could not mount %(share)s after %(n)d '
-                                 'attempts: %(err)s') %
-                        {'share': device, 'n': attempts, 'err': error})
-                LOG.warning('Mount attempt %(attempt)d of %(share)s failed, '
-                            'retrying: %(err)s',
-                            {'attempt': attempt, 'share': device,
-                             'err': error})
-                time.sleep(1)
+        if not self._remotefsclient.is_mounted(device):
+            self._lustre_mounts.discard(mount_point)
+            self._remotefsclient.mount_with_retries(
+                device, flags, self.configuration.lustre_mount_attempts)
+        self._check_is_lustre(device, mount_point)
 
     def _check_is_lustre(self, device, mount_point):
         """Refuse a mount point that does not hold a Lustre filesystem.
@@ -641,7 +609,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             except (putils.ProcessExecutionError, ValueError) as exc:
                 LOG.error('Cannot read the OST pools of %(share)s, '
                           'reporting it whole: %(err)s',
-                          {'share': device, 'err': _error_text(exc)})
+                          {'share': device,
+                           'err': lustre_client.error_text(exc)})
                 found = []
             if found:
                 return found
@@ -971,8 +940,9 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 allow_qcow2_backing_file=True, img_format=fmt)
         except putils.ProcessExecutionError as exc:
             self._refuse(path, _('qemu-img cannot read it as %(fmt)s: '
-                                 '%(err)s') % {'fmt': fmt or 'an image',
-                                               'err': _error_text(exc)})
+                                 '%(err)s') %
+                         {'fmt': fmt or 'an image',
+                          'err': lustre_client.error_text(exc)})
         except exception.Invalid as exc:
             if type(exc) is not exception.Invalid:
                 raise
@@ -1233,7 +1203,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 reason=_('could not write the %(size)d GiB file %(path)s of '
                          'volume %(id)s: %(err)s') %
                 {'size': volume.size, 'path': path, 'id': volume.id,
-                 'err': _error_text(exc)})
+                 'err': lustre_client.error_text(exc)})
         except Exception:
             with excutils.save_and_reraise_exception():
                 self._delete_quietly(path)
@@ -1258,7 +1228,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                               run_as_root=self._execute_as_root)
                 return
             except putils.ProcessExecutionError as exc:
-                if 'Operation not supported' not in _error_text(exc):
+                error = lustre_client.error_text(exc)
+                if 'Operation not supported' not in error:
                     raise
                 self._fallocate_unsupported.add(share)
                 LOG.warning('fallocate is not supported on %s; thick '
@@ -1517,7 +1488,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                     reason=_('could not allocate %(size)d GiB for volume '
                              '%(id)s: %(err)s') %
                     {'size': size_gb, 'id': volume.id,
-                     'err': _error_text(exc)})
+                     'err': lustre_client.error_text(exc)})
         virtual_size = self._qemu_img_info(path, volume.name,
                                            img_format=fmt).virtual_size
         if virtual_size != new_size:

@@ -39,9 +39,10 @@ parse Lustre syntax themselves.
 import collections
 import os
 import re
+import subprocess
+import time
 
 from os_brick import exception as brick_exception
-from os_brick import executor
 from os_brick.remotefs import remotefs as remotefs_brick
 from oslo_concurrency import processutils
 from oslo_log import log as logging
@@ -101,6 +102,11 @@ class LustreConfigError(exception.InvalidConfigurationValue):
     message = _('%(source)s: %(reason)s')
 
 
+class LustreMountTimeout(LustreException):
+    message = _('mounting %(share)s did not finish within %(timeout)d '
+                'seconds; is the MGS reachable?')
+
+
 class LustreNoSharesMounted(exception.RemoteFSNoSharesMounted):
     message = _('No Lustre share is mounted: %(reason)s')
 
@@ -108,6 +114,12 @@ class LustreNoSharesMounted(exception.RemoteFSNoSharesMounted):
 class LustreNoSuitableShareFound(exception.RemoteFSNoSuitableShareFound):
     message = _('No Lustre share can host a volume of %(volume_size)s GiB: '
                 '%(reason)s')
+
+
+def error_text(exc):
+    """What a failed command said, for an operator to read."""
+    stderr = getattr(exc, 'stderr', None)
+    return stderr.strip() if stderr and stderr.strip() else str(exc)
 
 
 def _nid_key(nid):
@@ -298,57 +310,79 @@ class LustreMountClient(remotefs_brick.RemoteFsClient):
     """os-brick's mount client, for the ``lustre`` file system type.
 
     ``RemoteFsClient`` computes mount points (``<base>/<md5(device)>``, as
-    os-brick's connector and Nova do) and reads /proc/mounts; it only lacks
-    the ``lustre`` type in os-brick 7.1, so its constructor refuses it.
-    Lustre rewrites NIDs in /proc/mounts, so whether a share is mounted is
-    decided by its mount point only, never by the device column.
+    os-brick's connector and Nova do), reads /proc/mounts and mounts; what
+    Lustre changes is small.  Lustre rewrites NIDs in /proc/mounts, so
+    whether a share is mounted is decided by its mount point only, never by
+    the device column; mount.lustre keeps trying an unreachable MGS for
+    minutes, so a mount may be given a time limit.
     """
 
     def __init__(self, root_helper, execute=None, mount_point_base=None,
-                 mount_options=None):
-        # RemoteFsClient.__init__ raises ProtocolNotSupported for 'lustre';
-        # set up the executor and the three attributes it would set.
-        executor.Executor.__init__(self, root_helper, execute=execute)
-        if not mount_point_base:
-            raise brick_exception.InvalidParameterValue(
-                err=_('mount_point_base is required'))
+                 mount_options=None, mount_timeout=None):
+        # os-brick 7.1 refuses the type 'lustre' (contrib/os-brick adds it):
+        # start as a type it handles plainly, then say which this is.
+        super().__init__('glusterfs', root_helper, execute=execute,
+                         glusterfs_mount_point_base=mount_point_base,
+                         glusterfs_mount_options=mount_options or None)
         self._mount_type = 'lustre'
-        self._mount_base = mount_point_base
-        self._mount_options = mount_options or None
+        self._mount_timeout = mount_timeout
 
     def is_mounted(self, device):
         return self.get_mount_point(device) in self._read_mounts()
 
-    def mount(self, device, flags=None, timeout=None):
-        """Mount a Lustre fileset at its mount point, unless it is there.
+    def _do_mount(self, mount_type, share, mount_path, mount_options=None,
+                  flags=None):
+        """Run mount(8), within the time limit; lose a race gracefully.
 
-        :param device: the device string, e.g. ``10.0.0.1@tcp:/lfs01``
-        :param flags: extra mount(8) arguments, e.g. ``['-o', 'noatime']``
-        :param timeout: seconds to wait for mount(8), if not forever
-        :raises subprocess.TimeoutExpired: when it does not finish in time
+        cinder-volume and cinder-backup on one host may race to mount the
+        same fileset; the loser fails, and finds it mounted by the winner.
+
+        :raises LustreMountTimeout: when mount(8) does not finish in time
         """
-        mount_path = self.get_mount_point(device)
-        if mount_path in self._read_mounts():
-            LOG.debug('Already mounted: %s', mount_path)
-            return
-        self._execute('mkdir', '-p', mount_path, check_exit_code=0)
-        cmd = ['mount', '-t', 'lustre']
-        if self._mount_options:
-            cmd.extend(['-o', self._mount_options])
-        cmd.extend(flags or [])
-        cmd.extend([device, mount_path])
-        kwargs = {'timeout': timeout} if timeout else {}
+        cmd = ['mount', '-t', mount_type]
+        if mount_options:
+            cmd += ['-o', mount_options]
+        cmd += list(flags or []) + [share, mount_path]
+        kwargs = ({'timeout': self._mount_timeout} if self._mount_timeout
+                  else {})
         try:
             self._execute(*cmd, root_helper=self._root_helper,
                           run_as_root=True, check_exit_code=0, **kwargs)
+        except subprocess.TimeoutExpired:
+            raise LustreMountTimeout(share=share,
+                                     timeout=self._mount_timeout)
         except processutils.ProcessExecutionError:
-            # cinder-volume and cinder-backup on one host may race to mount
-            # the same fileset; the loser fails with "already mounted".
             if mount_path in self._read_mounts():
-                LOG.debug('%s was mounted concurrently at %s.',
-                          device, mount_path)
+                LOG.debug('%s was mounted concurrently at %s.', share,
+                          mount_path)
                 return
             raise
+
+    def mount_with_retries(self, device, flags=None, attempts=1):
+        """Mount a fileset unless it is mounted, trying ``attempts`` times.
+
+        A mount that timed out is not tried again: mount.lustre may still
+        finish in the background, and a later call finds it mounted.
+
+        :raises LustreException: with what the last attempt said
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                self.mount(device, flags)
+                return
+            except (processutils.ProcessExecutionError,
+                    brick_exception.BrickException, OSError) as exc:
+                error = error_text(exc)
+                if attempt == attempts:
+                    raise LustreException(
+                        reason=_('could not mount %(share)s after %(n)d '
+                                 'attempts: %(err)s') %
+                        {'share': device, 'n': attempts, 'err': error})
+                LOG.warning('Mount attempt %(attempt)d of %(share)s failed, '
+                            'retrying: %(err)s',
+                            {'attempt': attempt, 'share': device,
+                             'err': error})
+                time.sleep(1)
 
 
 def parse_size(value, what):

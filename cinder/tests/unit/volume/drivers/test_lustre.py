@@ -425,7 +425,7 @@ class LustreDriverTestCase(test.TestCase):
         self.execute = self.driver._execute
         self.mock_object(lustre_client, 'find_mount_helper',
                          return_value='/sbin/mount.lustre')
-        self.mock_object(lustre.time, 'sleep')
+        self.mock_object(lustre_client.time, 'sleep')
         # A test that reaches qemu-img without saying what it answers is
         # wrong: unit tests never run it.
         self.mock_object(image_utils, 'qemu_img_info',
@@ -675,7 +675,7 @@ class LustreDriverSetupTestCase(LustreDriverTestCase):
         mounts = [c for c in self.mount_execute.call_args_list
                   if c[0][0] == 'mount']
         self.assertEqual(6, len(mounts))
-        self.assertEqual([mock.call(1)] * 4, lustre.time.sleep.call_args_list)
+        self.assertEqual([mock.call(1)] * 4, lustre_client.time.sleep.call_args_list)
 
     def test_ensure_share_mounted_reports_mount_error(self):
         self.driver._load_shares_config(self.shares_file)
@@ -689,6 +689,7 @@ class LustreDriverSetupTestCase(LustreDriverTestCase):
 
     def test_mount_that_hangs_is_bounded(self):
         self.override_config('lustre_mount_timeout', 42)
+        self.driver = self.make_driver()
         self.driver._load_shares_config(self.shares_file)
 
         def execute(*cmd, **kwargs):
@@ -699,7 +700,7 @@ class LustreDriverSetupTestCase(LustreDriverTestCase):
         self.mount_execute.side_effect = execute
         exc = self.assertRaises(lustre_client.LustreException,
                                 self.driver._ensure_share_mounted, SHARE)
-        self.assertIn('within 42 seconds', str(exc))
+        self.assertIn('did not finish within 42 seconds', str(exc))
         # A mount that may still finish is not started twice.
         self.assertEqual(1, len([c for c in self.mount_execute.call_args_list
                                  if c[0][0] == 'mount']))

@@ -303,7 +303,7 @@ class LustreRootwrapTestCase(test.TestCase):
         self.context = context.get_admin_context()
         self.mock_object(lustre_client, 'find_mount_helper',
                          return_value='/sbin/mount.lustre')
-        self.mock_object(lustre.time, 'sleep')
+        self.mock_object(lustre_client.time, 'sleep')
         self.mock_object(lustre_backup.time, 'sleep')
         self.mock_object(objects.Volume, 'save')
 
