@@ -675,7 +675,8 @@ class LustreDriverSetupTestCase(LustreDriverTestCase):
         mounts = [c for c in self.mount_execute.call_args_list
                   if c[0][0] == 'mount']
         self.assertEqual(6, len(mounts))
-        self.assertEqual([mock.call(1)] * 4, lustre_client.time.sleep.call_args_list)
+        self.assertEqual([mock.call(1)] * 4,
+                         lustre_client.time.sleep.call_args_list)
 
     def test_ensure_share_mounted_reports_mount_error(self):
         self.driver._load_shares_config(self.shares_file)
