@@ -20,13 +20,14 @@ operation failed cleanly (or completed), that every volume's data is still
 what its guest wrote (bytes lost are counted), and that once Cinder has
 cleaned up after the failure (deleting what went to error) no file is left
 on the share.  A killed service is a process killed with SIGKILL, with its
-children, at a random moment; recovery is a new driver object, as after a
+children, at a chosen step: just before or after one of the commands the
+driver runs, or once a copy has started writing; each case checks that the
+process did die there.  Recovery is a new driver object, as after a
 restart.
 """
 
 import json
 import os
-import random
 import signal
 import time
 
@@ -292,29 +293,55 @@ class FaultTestCase(base.LustreFunctionalTestCase):
 
     # Killed services
 
-    def in_child(self, operation):
-        """Run an operation in a child process, in its own process group."""
+    def in_child(self, operation, die=None):
+        """Run an operation in a child process, in its own process group.
+
+        :param die: (when, words): the child kills itself with SIGKILL just
+                    'before' or 'after' the driver runs a command starting
+                    with these words
+        """
         pid = os.fork()
         if pid == 0:
             os.setpgid(0, 0)
             code = 1
             try:
+                if die:
+                    self.die_at(*die)
                 operation()
                 code = 0
             finally:
                 os._exit(code)
         return pid
 
-    def wait(self, pid):
-        return os.waitpid(pid, 0)[1]
+    def die_at(self, when, words):
+        execute = self.driver._execute
 
-    def kill(self, pid, delay):
-        time.sleep(delay)
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        return self.wait(pid)
+        def execute_and_die(*cmd, **kwargs):
+            hit = tuple(str(arg) for arg in cmd[:len(words)]) == words
+            if hit and when == 'before':
+                os.killpg(0, signal.SIGKILL)
+            result = execute(*cmd, **kwargs)
+            if hit and when == 'after':
+                os.killpg(0, signal.SIGKILL)
+            return result
+        self.driver._execute = execute_and_die
+
+    def assertKilled(self, pid):
+        """The child died of SIGKILL: the fault hit the step aimed at."""
+        status = os.waitpid(pid, 0)[1]
+        self.assertTrue(os.WIFSIGNALED(status) and
+                        os.WTERMSIG(status) == signal.SIGKILL,
+                        'the child was not killed (status %d)' % status)
+
+    def kill_when(self, pid, happened, timeout=60):
+        """Kill a child's process group as soon as ``happened()``."""
+        deadline = time.monotonic() + timeout
+        while not happened():
+            self.assertLess(time.monotonic(), deadline,
+                            'the step to kill at never came')
+            time.sleep(0.01)
+        os.killpg(pid, signal.SIGKILL)
+        self.assertKilled(pid)
 
     def recover(self, volume):
         """What an operator does after a crash: delete what went to error.
@@ -336,8 +363,13 @@ class FaultTestCase(base.LustreFunctionalTestCase):
                 self.driver.delete_snapshot(snapshot)
         volume.refresh()
 
-    @ddt.data(*range(5))
-    def test_killed_while_snapshotting(self, trial):
+    @ddt.data(('before', ('qemu-img', 'create')),
+              ('after', ('qemu-img', 'create')),
+              ('after', ('chmod',)),
+              ('before', ('mv', '-f')),
+              ('after', ('mv', '-f')))
+    @ddt.unpack
+    def test_killed_while_snapshotting(self, when, words):
         volume = self.create_volume(vtype=self.thin)
         self.guest_write(volume, 0, 2 * MI, 0x31)
         snapshot = objects.Snapshot(
@@ -346,26 +378,31 @@ class FaultTestCase(base.LustreFunctionalTestCase):
             volume_type_id=volume.volume_type_id)
         snapshot.create()
         snapshot = objects.Snapshot.get_by_id(self.context, snapshot.id)
-        pid = self.in_child(lambda: self.driver.create_snapshot(snapshot))
-        self.kill(pid, random.uniform(0, 0.15))
+        self.assertKilled(self.in_child(
+            lambda: self.driver.create_snapshot(snapshot), (when, words)))
         # The snapshot's record goes to error and is deleted.
         snapshot.status = 'error'
         self.driver = self.make_driver()
         self.driver.delete_snapshot(snapshot)
         self.recover(volume)
-        self.record('service killed while snapshotting', volume,
-                    keep=(volume,))
+        self.record('service killed while snapshotting, %s %s' %
+                    (when, ' '.join(words)), volume, keep=(volume,))
 
-    @ddt.data(*range(4))
-    def test_killed_while_creating(self, trial):
-        volume = self.create_volume(vtype=self.thick, create=False)
+    @ddt.data(('thick', 'before', ('fallocate',)),
+              ('thick', 'after', ('fallocate',)),
+              ('thick', 'after', ('chmod',)),
+              ('thin', 'after', ('truncate',)))
+    @ddt.unpack
+    def test_killed_while_creating(self, kind, when, words):
+        volume = self.create_volume(vtype=getattr(self, kind), create=False)
         volume.provider_location = base.SHARE1
         volume.save()
-        pid = self.in_child(lambda: self.driver.create_volume(volume))
-        self.kill(pid, random.uniform(0, 0.1))
+        self.assertKilled(self.in_child(
+            lambda: self.driver.create_volume(volume), (when, words)))
         # The volume goes to error; deleting it removes whatever exists.
         self.make_driver().delete_volume(volume)
-        self.record('service killed while creating')
+        self.record('service killed while creating a %s volume, %s %s' %
+                    (kind, when, ' '.join(words)))
 
     def test_killed_while_cloning(self):
         source = self.create_volume(vtype=self.thin)
@@ -375,7 +412,10 @@ class FaultTestCase(base.LustreFunctionalTestCase):
         clone.save()
         pid = self.in_child(lambda: self.driver.create_cloned_volume(
             clone, source))
-        self.kill(pid, 0.3)
+        # Once the copy has written its first bytes.
+        self.kill_when(pid, lambda: os.path.exists(
+            self.driver.local_path(clone)) and os.stat(
+                self.driver.local_path(clone)).st_blocks > 0)
         self.recover(source)
         self.driver.delete_volume(clone)
         self.record('service killed while cloning', source, keep=(source,))
@@ -389,10 +429,12 @@ class FaultTestCase(base.LustreFunctionalTestCase):
         def back_up():
             with open(self.driver.local_path(volume), 'rb') as volume_file:
                 driver.backup(backup, volume_file)
-        self.kill(self.in_child(back_up), 0.3)
-        # The backup goes to error; deleting it removes its chunks.
+        # Once the first chunk of the backup is stored.
         container = os.path.join(driver.backup_path,
                                  driver.update_container_name(backup, None))
+        self.kill_when(self.in_child(back_up), lambda: os.path.isdir(
+            container) and len(os.listdir(container)) > 0)
+        # The backup goes to error; deleting it removes its chunks.
         for name in os.listdir(container) if os.path.isdir(container) else ():
             driver.delete_object(container, name)
         self.assertEqual([], os.listdir(container)
