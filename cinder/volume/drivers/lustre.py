@@ -1356,8 +1356,12 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         cinder-backup truncates the file it restores into and skips chunks
         of zeros, so the file may end at its last non-zero byte.
         """
-        if (volume.status == fields.VolumeStatus.RESTORING_BACKUP and
-                self._volume_format(volume) == 'raw' and
+        if volume.status == fields.VolumeStatus.RESTORING_BACKUP:
+            self._finish_restore(volume)
+
+    @coordination.synchronized('{self.driver_prefix}-{volume.id}')
+    def _finish_restore(self, volume):
+        if (self._volume_format(volume) == 'raw' and
                 not self._snapshots_exist(volume)):
             path = self.local_path(volume)
             size = self._check_file(path, volume.name).st_size
@@ -1377,6 +1381,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             self._execute('truncate', '-s', str(volume.size * units.Gi),
                           path, run_as_root=self._execute_as_root)
 
+    @coordination.synchronized('{self.driver_prefix}-{volume.id}')
     def _prepare_restore(self, volume):
         """Make a volume raw before cinder-backup writes into it.
 
@@ -1761,6 +1766,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             snapshot.status = fields.SnapshotStatus.ERROR_DELETING
             snapshot.save()
 
+    @coordination.synchronized('{self.driver_prefix}-{volume.id}')
     def copy_image_to_volume(self, context, volume, image_service, image_id,
                              disable_sparse=False):
         """Write an image into a new volume, in the volume's format.
@@ -1854,6 +1860,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
 
     # Migration
 
+    @coordination.synchronized('{self.driver_prefix}-{volume.id}')
+    @coordination.synchronized('{self.driver_prefix}-{new_volume.id}')
     def update_migrated_volume(self, ctxt, volume, new_volume,
                                original_volume_status):
         """Give the migrated file the name of the original volume.
@@ -1884,6 +1892,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         return {'_name_id': name_id,
                 'provider_location': new_volume.provider_location}
 
+    @coordination.synchronized('{self.driver_prefix}-{volume.id}')
     def migrate_volume(self, ctxt, volume, host):
         """Move a detached volume's file to another Lustre share.
 
@@ -1948,6 +1957,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
     # Keys of extra specs that only steer the scheduler.
     _SCHEDULING_SPECS = ('volume_backend_name', 'ost_pool')
 
+    @coordination.synchronized('{self.driver_prefix}-{volume.id}')
     def retype(self, ctxt, volume, new_type, diff, host):
         """Restripe a detached volume in place for its new type.
 
@@ -2069,6 +2079,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         return {'share': device, 'mountpoint': mount_point,
                 'vol_local_path': path, 'vol_remote_path': name}
 
+    @coordination.synchronized('{self.driver_prefix}-{volume.id}')
     def manage_existing(self, volume, existing_ref):
         """Adopt a raw or qcow2 file of a share as a volume.
 

@@ -32,6 +32,7 @@ from oslo_utils import imageutils
 from oslo_utils import units
 
 from cinder import context
+from cinder import coordination
 from cinder import exception
 from cinder.image import image_utils
 from cinder import objects
@@ -2176,10 +2177,78 @@ class LustreDriverImageSafetyTestCase(LustreDriverTestCase):
         self.image_service.download.assert_not_called()
 
 
-class LustreDriverSnapshotLockTestCase(LustreDriverTestCase):
-    """A volume made from a snapshot holds the snapshot's volume's lock."""
+@ddt.ddt
+class LustreDriverLockTestCase(LustreDriverTestCase):
+    """Operations on a volume's files hold the volume's lock.
+
+    With several services on one backend (active/active), the lock is
+    the only thing that keeps two of them off the same volume chain.
+    """
 
     MOCK_TOOZ = False
+
+    def held_during(self, inner, call, *args):
+        """Which volumes' locks are held when ``call`` reaches ``inner``.
+
+        The operation stops there.
+        """
+        held = []
+
+        class Reached(Exception):
+            pass
+
+        def probe(*_args, **_kwargs):
+            for volume_id in (fake.VOLUME_ID, fake.VOLUME2_ID):
+                lock = coordination.COORDINATOR.get_lock(
+                    'lustre-%s' % volume_id)
+                taken = []
+                thread = threading.Thread(target=lambda: taken.append(
+                    lock.acquire(blocking=False)))
+                thread.start()
+                thread.join()
+                if taken[0]:
+                    lock.release()
+                else:
+                    held.append(volume_id)
+            raise Reached()
+        self.mock_object(self.driver, inner, side_effect=probe)
+        self.assertRaises(Reached, call, *args)
+        return held
+
+    @ddt.data('copy_image', 'migrate', 'retype', 'manage', 'restore',
+              'finish_restore', 'update_migrated')
+    def test_operation_holds_the_volume_lock(self, operation):
+        self.setup_driver()
+        volume = self.volume(previous_status='available', status=(
+            'retyping' if operation == 'retype' else 'available'))
+        other = self.volume(id=fake.VOLUME2_ID, share=SHARE2)
+        calls = {
+            'copy_image': ('_check_file', self.driver.copy_image_to_volume,
+                           self.context, volume, None, fake.IMAGE_ID),
+            'migrate': ('_chain', self.driver.migrate_volume, self.context,
+                        volume, {'capabilities': {
+                            'location_info': 'LustreDriver:' + SHARE2}}),
+            'retype': ('_chain', self.driver.retype, self.context, volume,
+                       fake_volume.fake_volume_type_obj(
+                           self.context,
+                           extra_specs={'lustre:stripe_count': '2'}),
+                       {'extra_specs': {'lustre:stripe_count': (None,
+                                                                '2')}},
+                       {'host': volume.host}),
+            'manage': ('_get_manageable_vol_location',
+                       self.driver.manage_existing, volume, {}),
+            'restore': ('_snapshots_exist', self.driver._prepare_restore,
+                        volume),
+            'finish_restore': ('_snapshots_exist',
+                               self.driver._finish_restore, volume),
+            'update_migrated': ('_snapshots_exist',
+                                self.driver.update_migrated_volume,
+                                self.context, volume, other, 'available'),
+        }
+        inner, call, *args = calls[operation]
+        expected = ([fake.VOLUME_ID, fake.VOLUME2_ID]
+                    if operation == 'update_migrated' else [fake.VOLUME_ID])
+        self.assertEqual(expected, self.held_during(inner, call, *args))
 
     def test_snapshot_delete_waits_for_a_copy_from_its_volume(self):
         self.setup_driver()
