@@ -787,18 +787,16 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         return 'raw'
 
     def _volume_format(self, volume):
-        """The format of a volume's active file, from its admin metadata.
+        """The format of a volume's active file, from the records.
 
         Formats are never probed: a raw volume may hold a qcow2 header a
-        guest wrote.  Volumes without the record (none this driver made)
-        are raw unless they have snapshots, whose overlays are qcow2.
+        guest wrote.  See :meth:`_file_format`.
         """
-        fmt = self._records(volume).get('format')
-        if fmt is None:
-            fmt = 'qcow2' if self._snapshots_exist(volume) else 'raw'
-            LOG.warning('Volume %(id)s has no format record; using '
-                        '%(fmt)s.', {'id': volume.id, 'fmt': fmt})
-        return self._checked_format(volume, fmt)
+        snap_info = self._read_info_file(
+            self._local_path_volume_info(volume), empty_if_missing=True)
+        return self._file_format(volume,
+                                 snap_info.get('active', volume.name),
+                                 snap_info)
 
     def _records(self, volume):
         """The driver's records of a volume: its admin metadata.
@@ -826,10 +824,11 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         volume.obj_reset_changes(['admin_metadata'])
 
     def _record_format(self, volume, fmt):
-        """Record the format of a volume's file in its admin metadata."""
+        """Record the format of a new file of a volume without snapshots."""
         self._load_admin_metadata(volume)
         with volume.obj_as_admin():
             volume.admin_metadata['format'] = fmt
+            volume.admin_metadata.pop('base_format', None)
             volume.save()
 
     @staticmethod
@@ -844,19 +843,25 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
     def _file_format(self, volume, filename, snap_info=None):
         """The format of one file of a volume's chain.
 
-        Overlays are qcow2 files this driver made; the base file has the
-        format the volume had before its first snapshot.
+        Overlays are qcow2 files this driver made.  The base file has the
+        format recorded as ``base_format`` just before the first snapshot
+        (:meth:`_record_base_format`), which stays true when the snapshot
+        was never made: the base class records ``format`` (the overlay's)
+        before the ``.info`` file, and a service killed in between leaves
+        only the base file.  Without snapshots and that record, ``format``
+        is the base file's (:meth:`_record_format`), raw if unrecorded.
         """
         if filename != volume.name:
             return 'qcow2'
         if snap_info is None:
             snap_info = self._read_info_file(
                 self._local_path_volume_info(volume), empty_if_missing=True)
-        key = ('base_format'
-               if snap_info.get('active', volume.name) != volume.name
-               else 'format')
-        return self._checked_format(volume,
-                                    self._records(volume).get(key, 'raw'))
+        records = self._records(volume)
+        fmt = records.get('base_format')
+        if fmt is None and snap_info.get('active', volume.name) == (
+                volume.name):
+            fmt = records.get('format')
+        return self._checked_format(volume, fmt or 'raw')
 
     # Files on the shares
     #
@@ -1574,7 +1579,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         """Delete a snapshot, including one that failed half way.
 
         A snapshot whose creation failed before it was recorded in the
-        ``.info`` file may have left its overlay; it is removed, unless the
+        ``.info`` file may have left its overlay, and the new ``.info``
+        file it was writing; they are removed, the overlay unless the
         volume is attached (a guest may already be writing to it).
         """
         volume = snapshot.volume
@@ -1586,6 +1592,9 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             chain = self._chain(volume, snap_info=snap_info)
             with self._formats_known(chain):
                 return super()._delete_snapshot(snapshot)
+        # The volume's lock is held: nobody is writing it.
+        self._delete_volume_file(self._local_path_volume_info(volume) +
+                                 '.tmp')
         overlay = self._get_new_snap_path(snapshot)
         if self._is_volume_attached(volume):
             if os.path.lexists(overlay):

@@ -30,9 +30,11 @@ import json
 import os
 import signal
 import time
+from unittest import mock
 
 import ddt
 from oslo_concurrency import processutils as putils
+from oslo_db.sqlalchemy import engines
 from oslo_utils import units
 
 from cinder.backup.drivers import lustre as lustre_backup
@@ -261,9 +263,9 @@ class FaultTestCase(base.LustreFunctionalTestCase):
                     f.write(clone.provider_location or '')
 
         child = self.in_child(clone_volume)
-        time.sleep(0.3)
+        self.wait_for(lambda: self.writing(clone))
         base.run('umount', '-l', mount_point)
-        status = self.wait(child)
+        status = os.waitpid(child, 0)[1]
         with open(location) as f:
             clone.provider_location = f.read() or None
         # Whatever happened, the next operation mounts the share again and
@@ -304,6 +306,13 @@ class FaultTestCase(base.LustreFunctionalTestCase):
         if pid == 0:
             os.setpgid(0, 0)
             code = 1
+            # The test's database lives in this process's memory: keep using
+            # the connection the parent opened, which oslo.db would discard
+            # as another process's.  What the child writes there dies with
+            # it, like a killed service's uncommitted work (unit tests cover
+            # what a service commits before it is killed).
+            mock.patch.object(engines.os, 'getpid',
+                              return_value=os.getppid()).start()
             try:
                 if die:
                     self.die_at(*die)
@@ -333,15 +342,24 @@ class FaultTestCase(base.LustreFunctionalTestCase):
                         os.WTERMSIG(status) == signal.SIGKILL,
                         'the child was not killed (status %d)' % status)
 
-    def kill_when(self, pid, happened, timeout=60):
-        """Kill a child's process group as soon as ``happened()``."""
+    def wait_for(self, happened, timeout=60):
         deadline = time.monotonic() + timeout
         while not happened():
             self.assertLess(time.monotonic(), deadline,
-                            'the step to kill at never came')
+                            'the step to act at never came')
             time.sleep(0.01)
+
+    def kill_when(self, pid, happened):
+        """Kill a child's process group as soon as ``happened()``."""
+        self.wait_for(happened)
         os.killpg(pid, signal.SIGKILL)
         self.assertKilled(pid)
+
+    def writing(self, volume, share=base.SHARE1):
+        """Whether a copy into a volume's file has written something."""
+        path = os.path.join(self.driver._get_mount_point_for_share(share),
+                            volume.name)
+        return os.path.exists(path) and os.stat(path).st_blocks > 0
 
     def recover(self, volume):
         """What an operator does after a crash: delete what went to error.
@@ -413,9 +431,7 @@ class FaultTestCase(base.LustreFunctionalTestCase):
         pid = self.in_child(lambda: self.driver.create_cloned_volume(
             clone, source))
         # Once the copy has written its first bytes.
-        self.kill_when(pid, lambda: os.path.exists(
-            self.driver.local_path(clone)) and os.stat(
-                self.driver.local_path(clone)).st_blocks > 0)
+        self.kill_when(pid, lambda: self.writing(clone))
         self.recover(source)
         self.driver.delete_volume(clone)
         self.record('service killed while cloning', source, keep=(source,))

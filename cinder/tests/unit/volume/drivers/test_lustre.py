@@ -1193,6 +1193,24 @@ class LustreDriverSnapshotTestCase(LustreDriverTestCase):
         self.assertEqual(first, command[command.index('-b') + 1])
         self.assertEqual('qcow2', command[command.index('-F') + 1])
 
+    def test_snapshot_cut_short_before_its_record_leaves_a_raw_volume(self):
+        # The base class saves the overlay's format before it writes the
+        # .info file; a service killed in between leaves the base file
+        # active, and the records must still say it is raw.
+        volume = self.volume(size=2)
+        self.mock_object(self.driver, '_write_info_file',
+                         side_effect=OSError('killed'))
+        self.assertRaises(OSError, self.driver.create_snapshot,
+                          self.snapshot(volume))
+        self.assertEqual('qcow2', volume.admin_metadata['format'])
+        self.driver.delete_snapshot(self.snapshot(volume, status='error'))
+        self.assertEqual([VOLUME_NAME], os.listdir(self.mnt))
+        self.assertEqual('raw', self.driver._volume_format(volume))
+        data = self.driver.initialize_connection(volume, {})['data']
+        self.assertEqual(('raw', VOLUME_NAME), (data['format'], data['name']))
+        self.assertEqual('raw',
+                         self.qemu_img_info.call_args[1]['img_format'])
+
     def test_info_file_is_replaced_atomically(self):
         info_path = self.path + '.info'
         self.write_info(self.volume(), {'active': VOLUME_NAME})
@@ -1308,10 +1326,14 @@ class LustreDriverSnapshotTestCase(LustreDriverTestCase):
         self.assertEqual('raw', volume.admin_metadata['format'])
 
     def test_delete_unrecorded_snapshot_removes_orphan_overlay(self):
+        # The overlay of a snapshot cut short, and the .info file it was
+        # about to become the active file of.
         self.touch(self.s1)
+        self.touch(VOLUME_NAME + '.info.tmp')
         self.driver.delete_snapshot(self.snapshot(self.volume(),
                                                   status='error'))
-        self.assertEqual([('rm', '-f', self.path + '.' + fake.SNAPSHOT_ID)],
+        self.assertEqual([('rm', '-f', self.path + '.info.tmp'),
+                          ('rm', '-f', self.path + '.' + fake.SNAPSHOT_ID)],
                          self.commands())
 
     def test_delete_unrecorded_snapshot_of_attached_volume_keeps_file(self):
@@ -1596,8 +1618,8 @@ class LustreDriverCopyTestCase(LustreDriverTestCase):
     def test_copy_image_to_volume(self, fmt):
         fetch = self.mock_object(image_utils, 'fetch_to_volume_format')
         self.qemu_img_info.return_value = qemu_info(fmt, 2 * units.Gi)
-        volume = self.volume(size=2, fmt=fmt)
-        path = os.path.join(self.mnt, VOLUME_NAME)
+        volume = self.volume(id=fake.VOLUME3_ID, size=2, fmt=fmt)
+        path = os.path.join(self.mnt, volume.name)
         self.driver.copy_image_to_volume(self.context, volume, 'glance',
                                          fake.IMAGE_ID)
         fetch.assert_called_once_with(
@@ -1611,7 +1633,8 @@ class LustreDriverCopyTestCase(LustreDriverTestCase):
         self.mock_object(image_utils, 'fetch_to_volume_format')
         self.qemu_img_info.return_value = qemu_info('raw', units.Gi)
         self.driver.copy_image_to_volume(
-            self.context, self.volume(specs={'provisioning:type': 'thick'}),
+            self.context, self.volume(id=fake.VOLUME3_ID,
+                                      specs={'provisioning:type': 'thick'}),
             'glance', fake.IMAGE_ID)
         self.assertEqual('fallocate', self.commands()[0][0])
 
