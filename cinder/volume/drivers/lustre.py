@@ -1531,8 +1531,10 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
     def _record_base_format(self, volume):
         """Record the format of the base file before the first snapshot.
 
-        The base class records it only once in a volume's life, and keeps
-        it when a restore or a retype changes the format later.
+        The base class records it only while none is recorded, so a stale
+        record could outlive a change of format; and it records the
+        overlay's format before the ``.info`` file, which this record
+        outlives when the snapshot is cut short (see :meth:`_file_format`).
         """
         # The base class rewrites the records: they must all be loaded.
         records = self._records(volume)
