@@ -642,7 +642,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                     'thin_provisioning_support': True,
                     'thick_provisioning_support': True,
                     'sparse_copy_volume': True,
-                    'online_extend_support': False,
+                    'online_extend_support': True,
                     # Two guests may share a raw file; never a qcow2 file.
                     'multiattach':
                         not self.configuration.lustre_qcow2_volumes,
@@ -1341,8 +1341,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             raise exception.InvalidVolume(
                 reason=_('the virtual size of the volume file exceeds the '
                          'volume size'))
-        if fmt == 'raw':
-            self._restore_raw_size(volume, path, info.virtual_size)
+        if info.virtual_size < volume.size * units.Gi:
+            self._grow_to_volume_size(volume, path, fmt, info.virtual_size)
         device = volume.provider_location
         options = self._mount_options + self._share_options(device)
         data = {'export': device,
@@ -1372,11 +1372,31 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             size = self._check_file(path, volume.name).st_size
             self._restore_raw_size(volume, path, size)
 
+    def _grow_to_volume_size(self, volume, path, fmt, size):
+        """Grow an active file found smaller than its volume.
+
+        A raw file was truncated by a restore, or not yet grown by the
+        hypervisor after an extend while attached; a qcow2 file only the
+        latter.  A qcow2 file is resized only when no guest has it open.
+        """
+        if fmt == 'raw':
+            self._restore_raw_size(volume, path, size)
+        elif not self._is_volume_attached(volume):
+            LOG.warning('%(path)s is %(size)d bytes, smaller than volume '
+                        '%(id)s (an extend the hypervisor did not finish); '
+                        'growing it to %(gb)d GiB.',
+                        {'path': path, 'size': size, 'id': volume.id,
+                         'gb': volume.size})
+            image_utils.resize_image(path, volume.size,
+                                     run_as_root=self._execute_as_root,
+                                     file_format=fmt)
+
     def _restore_raw_size(self, volume, path, size):
         """Extend a raw file found shorter than its volume with zeros.
 
         What a guest never wrote reads as zeros, so this only gives back
-        the end of the disk that a truncating writer took away.
+        the end of the disk that a truncating writer took away, or that an
+        extend while attached did not add.
         """
         if size < volume.size * units.Gi:
             LOG.warning('%(path)s is %(size)d bytes, shorter than volume '
@@ -1464,15 +1484,18 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
     # Extend
 
     def _extend_volume(self, volume, size_gb):
-        """Grow the active file of a detached volume.
+        """Grow the active file of a volume.
 
         A thick raw volume gets its new space preallocated; if that fails
         the file is shrunk back, so the volume keeps its size and data.
+
+        The file of an attached volume is left to the hypervisor: QEMU has
+        it open (and locked), and caches a qcow2 file's metadata, so only
+        QEMU may resize it.  The volume manager then tells Nova, whose
+        Lustre volume driver has libvirt grow the disk (block resize).
+        Should that never happen, the next attach grows the file instead
+        (:meth:`initialize_connection`).
         """
-        if self._is_volume_attached(volume):
-            raise exception.ExtendVolumeError(
-                reason=_('volume %s is attached; Lustre volumes are '
-                         'extended while detached') % volume.id)
         _name, path, fmt, info = self._chain(volume)[0]
         old_size = info.virtual_size
         new_size = size_gb * units.Gi
@@ -1482,6 +1505,11 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                          'to %(new)d GiB') %
                 {'id': volume.id, 'old': old_size, 'new': size_gb})
         if new_size == old_size:
+            return
+        if self._is_volume_attached(volume):
+            LOG.info('Volume %(id)s is attached: the hypervisor grows its '
+                     'file %(path)s to %(size)d GiB.',
+                     {'id': volume.id, 'path': path, 'size': size_gb})
             return
         LOG.info('Extending volume %(id)s to %(size)d GiB.',
                  {'id': volume.id, 'size': size_gb})

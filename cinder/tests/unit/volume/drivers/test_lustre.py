@@ -790,7 +790,7 @@ class LustreDriverStatsTestCase(LustreDriverTestCase):
         self.assertEqual(60, pool['free_capacity_gb'])
         self.assertTrue(pool['thin_provisioning_support'])
         self.assertTrue(pool['thick_provisioning_support'])
-        self.assertFalse(pool['online_extend_support'])
+        self.assertTrue(pool['online_extend_support'])
         self.assertNotIn('provisioned_capacity_gb', pool)
         self.capacity.assert_has_calls([mock.call(self.mnt),
                                         mock.call(self.mnt2)])
@@ -1123,12 +1123,43 @@ class LustreDriverExtendTestCase(LustreDriverTestCase):
                                             2, run_as_root=True,
                                             file_format='qcow2')
 
-    def test_extend_attached_volume_refused(self):
-        volume = self.volume(attach_status='attached', status='in-use')
-        exc = self.assertRaises(exception.ExtendVolumeError,
-                                self.driver.extend_volume, volume, 2)
-        self.assertIn('attached', str(exc))
+    @ddt.data('raw', 'qcow2')
+    def test_attached_volume_is_grown_by_the_hypervisor(self, fmt):
+        # QEMU has the file open: only it may resize it (Nova's Lustre
+        # volume driver has libvirt do so when Cinder tells it).
+        volume = self.volume(fmt=fmt, attach_status='attached',
+                             status='in-use')
+        self.qemu_img_info.return_value = qemu_info(fmt, units.Gi)
+        self.driver.extend_volume(volume, 2)
         self.resize.assert_not_called()
+        self.assertEqual([], self.commands())
+
+    def test_attached_volume_cannot_shrink_either(self):
+        volume = self.volume(attach_status='attached', status='in-use',
+                             size=2)
+        self.qemu_img_info.return_value = qemu_info('raw', 4 * units.Gi)
+        self.assertRaises(exception.ExtendVolumeError,
+                          self.driver.extend_volume, volume, 3)
+
+    @ddt.data(('raw', 'detached', [('truncate', '-s', str(2 * units.Gi))]),
+              ('raw', 'attached', [('truncate', '-s', str(2 * units.Gi))]),
+              ('qcow2', 'detached', 'resize'),
+              ('qcow2', 'attached', []))
+    @ddt.unpack
+    def test_an_extend_the_hypervisor_missed_is_finished_at_attach(
+            self, fmt, attach_status, expected):
+        # The volume is 2 GiB, its file still 1 GiB.
+        volume = self.volume(fmt=fmt, size=2, attach_status=attach_status)
+        self.qemu_img_info.return_value = qemu_info(fmt, units.Gi)
+        self.driver.initialize_connection(volume, {})
+        path = os.path.join(self.mnt, VOLUME_NAME)
+        if expected == 'resize':
+            self.resize.assert_called_once_with(
+                path, 2, run_as_root=True, file_format='qcow2')
+        else:
+            self.assertEqual([c + (path,) for c in expected],
+                             self.commands())
+            self.resize.assert_not_called()
 
     def test_extend_to_smaller_size_refused(self):
         self.qemu_img_info.return_value = qemu_info('raw', 4 * units.Gi)
