@@ -319,6 +319,9 @@ class LustreMountClient(remotefs_brick.RemoteFsClient):
 
     def __init__(self, root_helper, execute=None, mount_point_base=None,
                  mount_options=None, mount_timeout=None):
+        if not mount_point_base:
+            raise brick_exception.InvalidParameterValue(
+                err=_('mount_point_base is required'))
         # os-brick 7.1 refuses the type 'lustre' (contrib/os-brick adds it):
         # start as a type it handles plainly, then say which this is.
         super().__init__('glusterfs', root_helper, execute=execute,
