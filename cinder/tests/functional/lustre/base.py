@@ -220,13 +220,17 @@ class LustreFunctionalTestCase(test.TestCase):
             self.model(volume)
         return volume
 
-    def create_snapshot(self, volume):
+    def snapshot_record(self, volume):
+        """A snapshot as Cinder has it before the driver makes it."""
         snapshot = objects.Snapshot(
             context=self.context, volume_id=volume.id, status='creating',
             volume_size=volume.size, user_id='user', project_id='project',
             volume_type_id=volume.volume_type_id)
         snapshot.create()
-        snapshot = objects.Snapshot.get_by_id(self.context, snapshot.id)
+        return objects.Snapshot.get_by_id(self.context, snapshot.id)
+
+    def create_snapshot(self, volume):
+        snapshot = self.snapshot_record(volume)
         self.driver.create_snapshot(snapshot)
         snapshot.status = 'available'
         snapshot.save()
@@ -266,6 +270,22 @@ class LustreFunctionalTestCase(test.TestCase):
         with open(self.model(volume), 'r+b') as f:
             f.seek(offset)
             f.write(bytes([pattern]) * length)
+
+    def guest_writes_qcow2_header(self, volume, backing_file, size):
+        """The guest writes a qcow2 header, backed by a host file, at 0.
+
+        :returns: (path, format) of the attached volume
+        """
+        evil = os.path.join(self.tmp, 'evil.qcow2')
+        run('qemu-img', 'create', '-f', 'qcow2', '-F', 'raw', '-b',
+            backing_file, evil, size)
+        path, fmt = self.attach(volume)
+        with open(evil, 'rb') as f:
+            header = f.read()
+        for target in (path, self.model(volume)):
+            with open(target, 'r+b') as f:
+                f.write(header)
+        return path, fmt
 
     def assertGuestSees(self, volume, model=None):
         """The guest reads exactly the model: every byte, and the size."""

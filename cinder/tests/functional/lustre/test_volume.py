@@ -261,15 +261,8 @@ class LustreVolumeTestCase(base.LustreFunctionalTestCase):
         volume = self.create_volume(vtype=self.thin)
         # The guest writes a qcow2 image pointing at /etc/shadow into its
         # raw disk.
-        evil = os.path.join(self.tmp, 'evil.qcow2')
-        base.run('qemu-img', 'create', '-f', 'qcow2', '-F', 'raw', '-b',
-                 '/etc/shadow', evil, '2G')
-        path, fmt = self.attach(volume)
-        with open(evil, 'rb') as f:
-            header = f.read()
-        for target in (path, self.model(volume)):
-            with open(target, 'r+b') as f:
-                f.write(header)
+        _path, fmt = self.guest_writes_qcow2_header(volume, '/etc/shadow',
+                                                    '2G')
         # Still raw to the guest, and a snapshot keeps it raw underneath.
         self.assertEqual('raw', fmt)
         snapshot = self.create_snapshot(volume)

@@ -36,6 +36,7 @@ from cinder import exception
 from cinder import objects
 from cinder.tests.functional.lustre import base
 from cinder.tests.functional.lustre_reliability import report
+from cinder.tests.functional.lustre_reliability import test_inputs
 from cinder.volume.drivers import lustre
 
 MI = units.Mi
@@ -44,16 +45,6 @@ CANARY = b'canary: nobody may read this for a tenant\n' * 1000
 # What the driver is asked to do with a tampered volume.
 OPERATIONS = ('attach', 'snapshot', 'clone', 'upload', 'backup', 'extend',
               'from_snapshot', 'delete_snapshot', 'revert', 'retype')
-
-
-class FakeImageService(object):
-
-    def __init__(self):
-        self.uploads = {}
-
-    def update(self, context, image_id, metadata, data=None, **kwargs):
-        self.uploads[image_id] = data.read()
-        return metadata
 
 
 @ddt.ddt
@@ -73,7 +64,7 @@ class HostileShareTestCase(base.LustreFunctionalTestCase):
                  'canary', canary_dir)
         self.canary = os.path.join(canary_dir, 'canary')
         self.write_canary()
-        self.images = FakeImageService()
+        self.images = test_inputs.FakeImageService()
 
     def write_canary(self):
         with open(self.canary, 'wb') as f:

@@ -55,12 +55,21 @@ class FakeImageService(object):
         return dict(self.images[image_id])
 
     def download(self, context, image_id, data=None, **kwargs):
-        with open(self.images[image_id]['path'], 'rb') as f:
+        """Write the image into ``data``, or return its chunks, as Glance."""
+        chunks = self._chunks(self.images[image_id]['path'])
+        if data is None:
+            return chunks
+        for chunk in chunks:
+            data.write(chunk)
+
+    @staticmethod
+    def _chunks(path):
+        with open(path, 'rb') as f:
             while True:
-                chunk = f.read(MI)
+                chunk = f.read(64 * units.Ki)
                 if not chunk:
                     break
-                data.write(chunk)
+                yield chunk
 
     def update(self, context, image_id, metadata, data=None, **kwargs):
         self.uploads[image_id] = data.read()
@@ -93,7 +102,7 @@ class BadConfigurationTestCase(base.LustreFunctionalTestCase):
         ('10.0.0.1@tcp:/toolongfs', 'line 1', 'not a valid Lustre fsname'),
         ('10.0.0.1@tcp:/lfs01 -o bogus', 'line 1', "'bogus'"),
         ('10.0.0.1@tcp:/lfs01 --bind', 'line 1', "unexpected '--bind'"),
-        ('10.0.0.1@tcp:/lfs01 -o noflock', '10.0.0.1@tcp:/lfs01',
+        ('10.0.0.1@tcp:/lfs01 -o noflock', 'line 1', '10.0.0.1@tcp:/lfs01',
          'noflock'),
         ('%s\n%s' % (base.SHARE1, base.SHARE1), 'line 2', 'overlaps'),
         ('%s\n10.0.0.1@tcp0:/lfs01/cinder' % base.SHARE1, 'line 2',
@@ -256,8 +265,8 @@ class HostileImageTestCase(base.LustreFunctionalTestCase):
         image = self.image('outside', '-f', 'qcow2', '-F', 'raw', '-b',
                            self.sentinel)
         self.refused_image('image backed by a file outside the share',
-                           image, (exception.ImageUnacceptable,
-                                   exception.Invalid))
+                           image, exception.ImageUnacceptable,
+                           'with a backing file')
 
     def test_backing_file_named_like_another_volume(self):
         other = self.create_volume(vtype=self.thin)
@@ -265,7 +274,8 @@ class HostileImageTestCase(base.LustreFunctionalTestCase):
         image = self.image('tenant', '-f', 'qcow2', '-F', 'raw', '-b',
                            self.driver.local_path(other))
         self.refused_image('image backed by another tenant volume', image,
-                           (exception.ImageUnacceptable, exception.Invalid))
+                           exception.ImageUnacceptable,
+                           'with a backing file')
         self.assertGuestSees(other)
 
     def test_data_file(self):
@@ -273,7 +283,8 @@ class HostileImageTestCase(base.LustreFunctionalTestCase):
                            'data_file=%s,data_file_raw=on' % self.sentinel,
                            size='1M')
         self.refused_image('qcow2 image with a data-file', image,
-                           (exception.ImageUnacceptable, exception.Invalid))
+                           exception.ImageUnacceptable,
+                           'with an external data file')
 
     def test_backing_chain_loop(self):
         path = os.path.join(self.tmp, 'loop')
@@ -282,8 +293,8 @@ class HostileImageTestCase(base.LustreFunctionalTestCase):
                  '-b', path, path)
         self.images.add('loop', path, 'qcow2')
         self.refused_image('qcow2 image whose backing file is itself',
-                           'loop', (exception.ImageUnacceptable,
-                                    exception.Invalid))
+                           'loop', exception.ImageUnacceptable,
+                           'with a backing file')
 
     def test_image_bigger_than_the_volume(self):
         image = self.image('big', '-f', 'qcow2', size='3G')
@@ -298,7 +309,7 @@ class HostileImageTestCase(base.LustreFunctionalTestCase):
                     'RW 2048 FLAT "%s" 0\n' % self.sentinel)
         self.images.add('vmdk', path, 'vmdk')
         self.refused_image('vmdk whose extent is outside the share', 'vmdk',
-                           (exception.ImageUnacceptable, exception.Invalid))
+                           exception.ImageUnacceptable)
 
     def test_raw_image_holding_a_qcow2_header(self):
         evil = os.path.join(self.tmp, 'evil.qcow2')
@@ -306,19 +317,12 @@ class HostileImageTestCase(base.LustreFunctionalTestCase):
                  self.sentinel, evil, '512M')
         self.images.add('rawevil', evil, 'raw')
         self.refused_image('raw image holding a qcow2 header with a '
-                           'backing file', 'rawevil', exception.Invalid)
+                           'backing file', 'rawevil',
+                           exception.ImageUnacceptable, 'with a backing file')
 
     def test_guest_written_qcow2_header_stays_data(self):
-        evil = os.path.join(self.tmp, 'evil.qcow2')
-        base.run('qemu-img', 'create', '-f', 'qcow2', '-F', 'raw', '-b',
-                 self.sentinel, evil, '512M')
         volume = self.create_volume(vtype=self.thin)
-        path, _fmt = self.attach(volume)
-        with open(evil, 'rb') as f:
-            header = f.read()
-        for target in (path, self.model(volume)):
-            with open(target, 'r+b') as f:
-                f.write(header)
+        self.guest_writes_qcow2_header(volume, self.sentinel, '512M')
         # Snapshots, clones and uploads see the header as data, never
         # follow it to the sentinel.
         self.create_snapshot(volume)

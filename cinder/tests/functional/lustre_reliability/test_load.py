@@ -28,7 +28,6 @@ import time
 from oslo_utils import units
 
 from cinder import coordination
-from cinder import objects
 from cinder.tests.functional.lustre import base
 from cinder.tests.functional.lustre_reliability import report
 
@@ -43,14 +42,6 @@ class LoadTestCase(base.LustreFunctionalTestCase):
     def setUp(self):
         super().setUp()
         self.thin = self.volume_type('thin', **{'provisioning:type': 'thin'})
-
-    def snapshot_record(self, volume):
-        snapshot = objects.Snapshot(
-            context=self.context, volume_id=volume.id, status='creating',
-            volume_size=volume.size, user_id='u', project_id='p',
-            volume_type_id=volume.volume_type_id)
-        snapshot.create()
-        return objects.Snapshot.get_by_id(self.context, snapshot.id)
 
     def test_fifty_parallel_creates_snapshots_and_deletes(self):
         doomed = [self.create_volume(vtype=self.thin) for _i in range(10)]

@@ -610,32 +610,22 @@ class LustreDriverSetupTestCase(LustreDriverTestCase):
         self.assertIn('mount.lustre was not found', str(exc))
         self.mount_execute.assert_not_called()
 
-    def test_do_setup_missing_shares_file(self):
-        os.unlink(self.shares_file)
+    @ddt.data(('missing', 'No such file'),
+              ('unset', 'no shares file is configured'),
+              ('# nothing yet\n\n', 'no Lustre share is listed'),
+              ('%s\n10.0.0.9@tcp:/fs/../x\n' % SHARE, 'line 2'))
+    @ddt.unpack
+    def test_do_setup_bad_shares_file(self, content, fragment):
+        if content == 'missing':
+            os.unlink(self.shares_file)
+        elif content == 'unset':
+            self.override_config('lustre_shares_config', '')
+        else:
+            with open(self.shares_file, 'w') as f:
+                f.write(content)
         exc = self.assertRaises(lustre_client.LustreConfigError,
                                 self.driver.do_setup, self.context)
-        self.assertIn('lustre_shares_config', str(exc))
-        self.assertIn('No such file', str(exc))
-
-    def test_do_setup_no_shares_file_configured(self):
-        self.override_config('lustre_shares_config', '')
-        exc = self.assertRaises(lustre_client.LustreConfigError,
-                                self.driver.do_setup, self.context)
-        self.assertIn('no shares file is configured', str(exc))
-
-    def test_do_setup_empty_shares_file(self):
-        with open(self.shares_file, 'w') as f:
-            f.write('# nothing yet\n\n')
-        exc = self.assertRaises(lustre_client.LustreConfigError,
-                                self.driver.do_setup, self.context)
-        self.assertIn('no Lustre share is listed', str(exc))
-
-    def test_do_setup_malformed_line_names_the_line(self):
-        with open(self.shares_file, 'a') as f:
-            f.write('10.0.0.9@tcp:/fs/../x\n')
-        exc = self.assertRaises(lustre_client.LustreConfigError,
-                                self.driver.do_setup, self.context)
-        self.assertIn('%s line 3' % self.shares_file, str(exc))
+        self.assertIn(fragment, str(exc))
         self.mount_execute.assert_not_called()
 
     def test_do_setup_same_fileset_on_two_filesystems(self):
