@@ -280,11 +280,28 @@ class LustreVolumeTestCase(base.LustreFunctionalTestCase):
                           self.driver.create_volume, volume)
         self.assertGuestSees(volume)
 
-    def test_extend_attached_volume_refused(self):
+    @ddt.data('raw', 'qcow2')
+    def test_extend_attached_volume_left_to_the_hypervisor(self, fmt):
+        # QEMU owns the file of an attached volume: the driver must not
+        # touch it.  Should the hypervisor never grow it, the next attach
+        # after detach does, and the guest's data is intact.
+        self.driver = self.make_driver(lustre_qcow2_volumes=fmt == 'qcow2')
         volume = self.create_volume(vtype=self.thin)
+        self.guest_write(volume, units.Gi - MI, MI, 0x31)
+        path, fmt = self.attach(volume)
+        before = os.stat(path)
         volume.attach_status = 'attached'
-        self.assertRaises(exception.ExtendVolumeError,
-                          self.driver.extend_volume, volume, 2)
+        volume.save()
+        self.driver.extend_volume(volume, 2)
+        after = os.stat(path)
+        self.assertEqual((before.st_size, before.st_mtime_ns),
+                         (after.st_size, after.st_mtime_ns))
+        volume.update({'size': 2, 'attach_status': 'detached'})
+        volume.save()
+        with open(self.model(volume), 'r+b') as f:
+            f.truncate(2 * units.Gi)
+        self.guest_write(volume, 2 * units.Gi - MI, MI, 0x32)
+        self.assertGuestSees(volume)
 
     def test_manage_existing_file(self):
         mount_point = self.driver._get_mount_point_for_share(base.SHARE1)
