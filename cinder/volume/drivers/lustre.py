@@ -989,12 +989,14 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
     def _chain(self, volume, top=None, snap_info=None):
         """The checked backing chain of a volume, from ``top`` down.
 
-        Each file is one of the volume's own (its base file or a snapshot
-        overlay named in its ``.info`` file), in the format the driver
-        recorded for it, and its backing file's format is recorded in it,
-        so that nothing is probed when QEMU follows the chain.  A file
-        appears once at most, which bounds the depth by the number of the
-        volume's files.
+        Each file is one of the volume's own (its base file or one of its
+        overlays), in the format the driver recorded for it, and its
+        backing file's format is recorded in it, so that nothing is probed
+        when QEMU follows the chain.  An overlay need not be named in the
+        ``.info`` file: once the hypervisor has merged the latest snapshot,
+        the active overlay is nobody's snapshot, and the next snapshot puts
+        it below the new active file.  A file appears once at most, and the
+        chain is at most one file longer than the records account for.
 
         :param top: the name of the top file; by default the active file
         :returns: a list of :class:`ChainFile`, top first
@@ -1004,17 +1006,26 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         if snap_info is None:
             snap_info = self._read_info_file(
                 self._local_path_volume_info(volume), empty_if_missing=True)
-        members = {volume.name} | set(snap_info.values())
+        # The base file, the overlays recorded, and one that is not.
+        max_depth = len(set(snap_info.values()) | {volume.name}) + 1
         name = top or snap_info.get('active', volume.name)
         fmt = self._file_format(volume, name, snap_info)
         chain = []
         while name:
             path = os.path.join(volume_dir, name)
-            if name not in members:
+            own = self._own_file(name)
+            if not own or own.name_id != volume.name_id:
                 self._refuse(path, _('it is in the backing chain of volume '
                                      '%s but is none of its files') %
                              volume.id)
-            members.discard(name)
+            if name in [link.name for link in chain]:
+                self._refuse(path, _('it appears twice in the backing chain '
+                                     'of volume %s') % volume.id)
+            if len(chain) == max_depth:
+                self._refuse(path, _('it is deeper in the backing chain of '
+                                     'volume %(id)s than its snapshot '
+                                     'records allow (%(n)d files)') %
+                             {'id': volume.id, 'n': max_depth})
             info = self._qemu_img_info(path, volume.name, img_format=fmt)
             chain.append(ChainFile(name, path, fmt, info))
             name = info.backing_file

@@ -1998,16 +1998,48 @@ class LustreDriverHostileShareTestCase(LustreDriverTestCase):
         self.refused('its backing file %s is not a file of %s' %
                      (other, VOLUME_NAME), self.attach)
 
-    def test_backing_file_named_ours_but_not_recorded(self):
+    def test_overlay_of_a_merged_snapshot_is_followed(self):
+        # The hypervisor merged the latest snapshot into the active
+        # overlay, which nobody's snapshot names; a new snapshot then put
+        # it below the new active file.
+        merged = VOLUME_NAME + '.' + fake.SNAPSHOT3_ID
+        self.write_info(self.volume_with_snapshots,
+                        {'active': self.s2, fake.SNAPSHOT2_ID: self.s2})
+        self.image(merged, qemu_info('qcow2', backing_file=VOLUME_NAME,
+                                     backing_fmt='qcow2'))
+        self.image(self.s2, qemu_info('qcow2', backing_file=merged))
+        self.assertEqual(self.s2, self.attach()['data']['name'])
+        self.assertEqual(
+            [os.path.join(self.mnt, name) for name in
+             (self.s2, merged, VOLUME_NAME)],
+            [c[0][0] for c in self.qemu_img_info.call_args_list])
+
+    def test_backing_chain_deeper_than_the_records(self):
+        # Two overlays nobody's snapshot names: one more than a merge
+        # leaves.
+        self.write_info(self.volume_with_snapshots,
+                        {'active': self.s2, fake.SNAPSHOT2_ID: self.s2})
+        self.image(self.s2, qemu_info('qcow2', backing_file=self.s1))
         stray = VOLUME_NAME + '.' + fake.SNAPSHOT3_ID
-        self.image(stray, qemu_info('qcow2'))
         self.image(self.s1, qemu_info('qcow2', backing_file=stray))
-        self.refused('is in the backing chain of volume %s but is none of '
-                     'its files' % fake.VOLUME_ID, self.attach)
+        self.image(stray, qemu_info('qcow2', backing_file=VOLUME_NAME,
+                                    backing_fmt='qcow2'))
+        exc = self.refused('deeper in the backing chain of volume %s than '
+                           'its snapshot records allow (3 files)'
+                           % fake.VOLUME_ID, self.attach)
+        self.assertIn(VOLUME_NAME + ':', str(exc))
 
     def test_backing_chain_that_loops(self):
         self.image(self.s1, qemu_info('qcow2', backing_file=self.s2))
-        self.refused('is in the backing chain', self.attach)
+        self.refused('it appears twice in the backing chain of volume %s'
+                     % fake.VOLUME_ID, self.attach)
+
+    def test_active_entry_of_another_volume(self):
+        other = 'volume-%s' % fake.VOLUME2_ID
+        self.image(other, qemu_info('raw'))
+        self.write_info(self.volume_with_snapshots, {'active': other})
+        self.refused("entry active names '%s', which is not a file of %s"
+                     % (other, VOLUME_NAME), self.attach)
 
     def test_backing_file_in_another_directory(self):
         self.image(self.s1, qemu_info(
