@@ -47,15 +47,16 @@ def build_parser():
     pool.add_argument('osts', help='OST indices such as 0-3,6, or "none"')
     sub.add_parser('cleanup', help='unmount every client and server mount '
                    'of the stand-in and detach its loop devices')
+    unmount = sub.add_parser('unmount', help='unmount everything at or '
+                             'below DIR, deepest first, lazily if busy')
+    unmount.add_argument('dir')
     return parser
 
 
 def main(argv):
     args = build_parser().parse_args(argv[1:])
-    try:
-        config = config_mod.Config(args.config)
-    except config_mod.ConfigError as exc:
-        print('lustre-standin: %s' % exc, file=sys.stderr)
+    config = config_mod.load('lustre-standin', args.config)
+    if config is None:
         return 1
     state = state_mod.State(config)
     if args.command != 'status' and os.geteuid() != 0:
@@ -63,7 +64,8 @@ def main(argv):
               file=sys.stderr)
         return 1
     handler = {'status': status, 'mkdir': make_fileset, 'fault': fault,
-               'pool': define_pool, 'cleanup': cleanup}[args.command]
+               'pool': define_pool, 'cleanup': cleanup,
+               'unmount': unmount_dir}[args.command]
     try:
         return handler(config, state, args)
     except (util.CommandError, server.ServerError, ValueError,
@@ -190,7 +192,15 @@ def cleanup(config, state, args):
     if not os.path.isdir(state.root):
         return 0
     with state.locked(exclusive=True) as registry:
-        warnings = server.cleanup(state, registry)
+        warn(server.cleanup(state, registry))
+    return 0
+
+
+def unmount_dir(config, state, args):
+    warn(server.unmount_under(os.path.abspath(args.dir)))
+    return 0
+
+
+def warn(warnings):
     for warning in warnings:
         print('lustre-standin: warning: %s' % warning, file=sys.stderr)
-    return 0

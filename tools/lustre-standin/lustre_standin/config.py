@@ -2,6 +2,7 @@
 
 import configparser
 import os
+import sys
 
 from lustre_standin import util
 
@@ -26,6 +27,15 @@ MAX_POOL_NAME = 15
 
 class ConfigError(Exception):
     """The configuration file is unusable."""
+
+
+def load(prog, path=None):
+    """The configuration, or None once ``PROG: why`` is on stderr."""
+    try:
+        return Config(path)
+    except ConfigError as exc:
+        print('%s: %s' % (prog, exc), file=sys.stderr)
+        return None
 
 
 class FsConfig(object):

@@ -95,10 +95,8 @@ class Lfs(object):
 
 def main(argv):
     prog = os.path.basename(argv[0]) or 'lfs'
-    try:
-        config = config_mod.Config()
-    except config_mod.ConfigError as exc:
-        print('%s: %s' % (prog, exc), file=sys.stderr)
+    config = config_mod.load(prog)
+    if config is None:
         return 1
     if len(argv) < 2:
         print('%s: interactive mode is not supported by the Lustre '

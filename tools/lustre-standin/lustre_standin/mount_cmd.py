@@ -125,10 +125,8 @@ def parse_command_line(prog, argv, config):
 
 def main(argv):
     prog = os.path.basename(argv[0]) or 'mount.lustre'
-    try:
-        config = config_mod.Config()
-    except config_mod.ConfigError as exc:
-        print('%s: %s' % (prog, exc), file=sys.stderr)
+    config = config_mod.load(prog)
+    if config is None:
         return errno.EINVAL
     line = parse_command_line(prog, argv, config)
     if isinstance(line, int):

@@ -152,6 +152,28 @@ def unmount(mountpoint):
         return 'lazy unmount of %s (%s)' % (mountpoint, exc)
 
 
+def unmount_all(mounts):
+    """Unmount ``mounts``, deepest mount point and newest mount first.
+
+    :returns: a list of warnings, one per lazy unmount.
+    """
+    ordered = sorted(mounts, key=lambda m: (-m.mountpoint.count('/'),
+                                            -m.mount_id))
+    return [warning for warning in map(unmount, (m.mountpoint
+                                                 for m in ordered))
+            if warning]
+
+
+def unmount_under(path):
+    """Unmount everything mounted at or below ``path``, stand-in or not.
+
+    :returns: a list of warnings, one per lazy unmount.
+    """
+    below = path.rstrip('/') + '/'
+    return unmount_all(m for m in state_mod.MountTable().mounts
+                       if (m.mountpoint + '/').startswith(below))
+
+
 def cleanup(state, registry):
     """Unmount every client and server mount of the stand-in.
 
@@ -161,7 +183,6 @@ def cleanup(state, registry):
 
     :returns: a list of warnings.
     """
-    warnings = []
     table = state_mod.MountTable()
     devs = set(entry['dev'] for entry in registry['servers'].values())
     devs.update(entry['dev'] for entry in registry['clients'])
@@ -169,19 +190,11 @@ def cleanup(state, registry):
                   for entry in registry['servers'].values())
     servers.update(state.server_mountpoint(name)
                    for name in registry['servers'])
-    users = [m for m in table.mounts if m.dev in devs and
-             m.mountpoint not in servers]
-    users.sort(key=lambda m: (-m.mountpoint.count('/'), -m.mount_id))
-    for mount in users:
-        warning = unmount(mount.mountpoint)
-        if warning:
-            warnings.append(warning)
+    warnings = unmount_all(m for m in table.mounts if m.dev in devs and
+                           m.mountpoint not in servers)
     registry['clients'] = []
-    for mount in reversed(state_mod.MountTable().mounts):
-        if mount.mountpoint in servers:
-            warning = unmount(mount.mountpoint)
-            if warning:
-                warnings.append(warning)
+    warnings += unmount_all(m for m in state_mod.MountTable().mounts
+                            if m.mountpoint in servers)
     registry['servers'] = {}
     images = []
     if os.path.isdir(state.images_dir):

@@ -384,16 +384,20 @@ def instantiate(view, layout, st, gen):
 
 def run_setstripe(lfs, args):
     """``lfs setstripe``: returns the exit status."""
+    return run_each(lfs, args, setstripe_one, migrate=False)
+
+
+def run_each(lfs, args, one, migrate):
+    """Parse the arguments, then ``one(lfs, path, parsed)`` for each file.
+
+    :returns: the first failing file's status, else 0.
+    """
     try:
-        parsed = parse_args(args, migrate=False)
+        parsed = parse_args(args, migrate=migrate)
     except Usage as exc:
         return lfs.usage(args[0], exc.lines)
-    status = 0
-    for path in parsed.files:
-        code = setstripe_one(lfs, path, parsed)
-        if code and not status:
-            status = code
-    return status
+    statuses = [one(lfs, path, parsed) for path in parsed.files]
+    return next((status for status in statuses if status), 0)
 
 
 def fail(status, *lines, stdout=()):
@@ -522,16 +526,7 @@ def set_directory_default(view, path, args, layout_error):
 
 def run_migrate(lfs, args):
     """``lfs migrate``: returns the exit status."""
-    try:
-        parsed = parse_args(args, migrate=True)
-    except Usage as exc:
-        return lfs.usage(args[0], exc.lines)
-    status = 0
-    for path in parsed.files:
-        code = migrate_one(lfs, path, parsed)
-        if code and not status:
-            status = code
-    return status
+    return run_each(lfs, args, migrate_one, migrate=True)
 
 
 def migrate_one(lfs, path, args):

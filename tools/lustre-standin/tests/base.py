@@ -13,6 +13,9 @@ import subprocess
 import tempfile
 import unittest
 
+from lustre_standin import server
+from lustre_standin import state
+
 TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MOUNT_HELPER = os.path.join(TOOLS, 'mount.lustre')
 LFS = os.path.join(TOOLS, 'lfs')
@@ -34,14 +37,10 @@ def run(args, env=None, user=None, timeout=60):
 
 
 def mounts_under(path):
-    """Mount points below ``path``, deepest (last mounted) first."""
-    found = []
-    with open('/proc/self/mountinfo') as src:
-        for line in src:
-            mountpoint = line.split()[4].replace('\\040', ' ')
-            if mountpoint.startswith(path.rstrip('/') + '/'):
-                found.append(mountpoint)
-    return list(reversed(found))
+    """Mount points below ``path``, last mounted first."""
+    below = path.rstrip('/') + '/'
+    return [mount.mountpoint for mount in reversed(state.MountTable().mounts)
+            if mount.mountpoint.startswith(below)]
 
 
 def loops_under(path):
@@ -58,9 +57,7 @@ def loops_under(path):
 
 def force_cleanup(path):
     """Unmount and detach everything of a test directory, in any state."""
-    for mountpoint in mounts_under(path):
-        if run(['umount', mountpoint]).returncode:
-            run(['umount', '-l', mountpoint])
+    server.unmount_under(path)
     for loop in loops_under(path):
         run(['losetup', '--detach', loop])
 

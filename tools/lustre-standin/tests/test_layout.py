@@ -132,20 +132,13 @@ class LayoutTest(base.StandinTestCase):
     def test_usage_errors(self):
         path = self.path('never')
         prefix = 'lfs setstripe setstripe: '
-        self.assertUsage(['-c', '2001', path],
-                         prefix + "invalid stripe count '2001'")
-        self.assertUsage(['-c', '-2', path],
-                         prefix + "invalid stripe count '-2'")
-        self.assertUsage(['-c', 'two', path],
-                         prefix + "invalid stripe count 'two'")
-        self.assertUsage(['-S', '100k', path],
-                         prefix + "invalid stripe size '100k'")
-        self.assertUsage(['-S', '4096', path],
-                         prefix + "invalid stripe size '4096'")
-        self.assertUsage(['-i', '-2', path],
-                         prefix + "invalid stripe offset '-2'")
-        self.assertUsage(['-E', '100k', path],
-                         prefix + "invalid component end '100k'")
+        for option, value, what in (
+                ('-c', '2001', 'stripe count'), ('-c', '-2', 'stripe count'),
+                ('-c', 'two', 'stripe count'), ('-S', '100k', 'stripe size'),
+                ('-S', '4096', 'stripe size'), ('-i', '-2', 'stripe offset'),
+                ('-E', '100k', 'component end')):
+            self.assertUsage([option, value, path],
+                             prefix + "invalid %s '%s'" % (what, value))
         self.assertUsage(['-q', path],
                          "lfs setstripe: unrecognized option '-q'")
         self.assertUsage(['-c', '2'], prefix + 'FILE must be specified')

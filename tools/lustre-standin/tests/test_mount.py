@@ -18,6 +18,21 @@ class MountTest(base.StandinTestCase):
         with open(os.path.join(self.state_dir, 'registry.json')) as src:
             return json.load(src)
 
+    def assertOneServer(self, fsname):
+        """The filesystem's image is attached to one loop device only."""
+        image = os.path.join(self.state_dir, 'images', fsname + '.img')
+        loops = base.run(['losetup', '--associated', image]).stdout
+        self.assertEqual(1, len(loops.splitlines()), loops)
+
+    def assertSameData(self, writer, *readers):
+        """What one client writes, the others read."""
+        text = 'written through %s' % writer
+        with open(os.path.join(writer, 'f'), 'w') as out:
+            out.write(text)
+        for reader in readers:
+            with open(os.path.join(reader, 'f')) as src:
+                self.assertEqual(text, src.read())
+
     def test_valid_specs_mount(self):
         for pos, text in enumerate((
                 '10.0.0.1@tcp:/lfs01',
@@ -30,13 +45,8 @@ class MountTest(base.StandinTestCase):
     def test_two_clients_share_one_server_mount(self):
         first = self.mount('10.0.0.1@tcp:/shared', 'shared1')
         second = self.mount('10.0.0.2@tcp:/shared', 'shared2')
-        with open(os.path.join(first, 'data'), 'w') as out:
-            out.write('written through the first client')
-        with open(os.path.join(second, 'data')) as src:
-            self.assertEqual('written through the first client', src.read())
-        image = os.path.join(self.state_dir, 'images', 'shared.img')
-        loops = base.run(['losetup', '--associated', image]).stdout
-        self.assertEqual(1, len(loops.splitlines()), loops)
+        self.assertSameData(first, second)
+        self.assertOneServer('shared')
         servers = [m for m in base.mounts_under(self.state_dir)
                    if m.endswith('/servers/shared')]
         self.assertEqual(1, len(servers))
@@ -51,14 +61,8 @@ class MountTest(base.StandinTestCase):
             _out, err = proc.communicate(timeout=60)
             self.assertEqual(0, proc.returncode, err)
             self.addCleanup(self.umount, target)
-        image = os.path.join(self.state_dir, 'images', 'race.img')
-        loops = base.run(['losetup', '--associated', image]).stdout
-        self.assertEqual(1, len(loops.splitlines()), loops)
-        with open(os.path.join(targets[0], 'f'), 'w') as out:
-            out.write('seen by all')
-        for target in targets[1:]:
-            with open(os.path.join(target, 'f')) as src:
-                self.assertEqual('seen by all', src.read())
+        self.assertOneServer('race')
+        self.assertSameData(*targets)
         clients = [entry['mountpoint'] for entry in self.registry()['clients']
                    if entry['fsname'] == 'race']
         self.assertEqual(sorted(targets), sorted(clients))
@@ -68,13 +72,8 @@ class MountTest(base.StandinTestCase):
         server = os.path.join(self.state_dir, 'servers', 'orphan')
         self.assertRun(base.run(['umount', server]))
         second = self.mount('m@tcp:/orphan', 'orphan2')
-        with open(os.path.join(first, 'f'), 'w') as out:
-            out.write('same filesystem')
-        with open(os.path.join(second, 'f')) as src:
-            self.assertEqual('same filesystem', src.read())
-        image = os.path.join(self.state_dir, 'images', 'orphan.img')
-        loops = base.run(['losetup', '--associated', image]).stdout
-        self.assertEqual(1, len(loops.splitlines()), loops)
+        self.assertSameData(first, second)
+        self.assertOneServer('orphan')
 
     def test_fileset_mount_and_missing_fileset(self):
         result = self.admin('mkdir', 'fset', '/vols/a')
@@ -213,6 +212,16 @@ class MountTest(base.StandinTestCase):
         self.assertEqual([], base.mounts_under(state_dir))
         self.assertNotIn(target, base.mounts_under(self.tmp))
         self.assertEqual([], base.loops_under(state_dir))
+
+    def test_unmount_takes_everything_under_a_directory(self):
+        outer = self.mount('m@tcp:/under', 'under')
+        inner = os.path.join(outer, 'nested')
+        os.makedirs(inner)
+        self.assertRun(base.run(['mount', '--bind', self.tmp, inner]))
+        beside = self.mount('m@tcp:/under', 'beside')
+        self.assertRun(self.admin('unmount', outer + '/'))
+        self.assertEqual([beside], [m for m in base.mounts_under(self.tmp)
+                                    if m in (outer, inner, beside)])
 
     def test_status(self):
         self.mount('m@tcp:/stat', 'stat')
