@@ -385,6 +385,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                          'which creates the mount points in it') % self.base)
 
     def check_for_setup_error(self):
+        """Refuse to run without a share; the base class checks nothing."""
         if not self._mounted_shares:
             raise lustre_client.LustreNoSharesMounted(
                 reason=_('no share is mounted'))
@@ -792,8 +793,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         Formats are never probed: a raw volume may hold a qcow2 header a
         guest wrote.  See :meth:`_file_format`.
         """
-        snap_info = self._read_info_file(
-            self._local_path_volume_info(volume), empty_if_missing=True)
+        snap_info = self._snap_info(volume)
         return self._file_format(volume,
                                  snap_info.get('active', volume.name),
                                  snap_info)
@@ -854,8 +854,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         if filename != volume.name:
             return 'qcow2'
         if snap_info is None:
-            snap_info = self._read_info_file(
-                self._local_path_volume_info(volume), empty_if_missing=True)
+            snap_info = self._snap_info(volume)
         records = self._records(volume)
         fmt = records.get('base_format')
         if fmt is None and snap_info.get('active', volume.name) == (
@@ -1004,8 +1003,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         """
         volume_dir = self._local_volume_dir(volume)
         if snap_info is None:
-            snap_info = self._read_info_file(
-                self._local_path_volume_info(volume), empty_if_missing=True)
+            snap_info = self._snap_info(volume)
         # The base file, the overlays recorded, and one that is not.
         max_depth = len(set(snap_info.values()) | {volume.name}) + 1
         name = top or snap_info.get('active', volume.name)
@@ -1061,6 +1059,11 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         finally:
             for path in paths:
                 self._known_formats.pop(path, None)
+
+    def _snap_info(self, volume):
+        """A volume's checked snapshot records; empty without snapshots."""
+        return self._read_info_file(self._local_path_volume_info(volume),
+                                    empty_if_missing=True)
 
     def _read_info_file(self, info_path, empty_if_missing=False):
         """Read a volume's snapshot records, as data from the share.
@@ -1170,11 +1173,13 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
 
     @coordination.synchronized('{self.driver_prefix}-{volume.id}')
     def create_volume(self, volume):
+        """The base class's, under the volume's lock, which it omits."""
         return super().create_volume(volume)
 
     def _do_create_volume(self, volume):
         """Create the volume's file; on any failure, leave nothing behind."""
         fmt = self._new_volume_format(volume)
+        path = self.local_path(volume)
 
         def fill():
             if fmt == 'qcow2':
@@ -1183,9 +1188,15 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 self._create_sparsed_file(path, volume.size)
             return fmt
 
-        path = self.local_path(volume)
-        self._record_format(volume, self._make_volume_file(volume, path,
-                                                           fill))
+        self._populate_volume(volume, fill)
+
+    def _populate_volume(self, volume, fill):
+        """Make a volume's own file with ``fill()`` and record its format.
+
+        :param fill: writes the volume's file and returns its format
+        """
+        self._record_format(volume, self._make_volume_file(
+            volume, self.local_path(volume), fill))
 
     def _make_volume_file(self, volume, path, fill, layout=None):
         """Make a new file for a volume with ``fill()``, or leave no file.
@@ -1210,9 +1221,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         try:
             self._set_layout(layout, path)
             fmt = fill()
-            if fmt == 'raw' and self._is_thick(volume):
-                self._allocate(path, 0, volume.size * units.Gi)
-            self._set_rw_permissions(path)
+            self._finish_volume_file(volume, path, fmt)
         except putils.ProcessExecutionError as exc:
             self._delete_quietly(path)
             raise lustre_client.LustreException(
@@ -1225,7 +1234,18 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 self._delete_quietly(path)
         return fmt
 
+    def _finish_volume_file(self, volume, path, fmt):
+        """Allocate a thick raw file in full, and close it to others.
+
+        The last step of every new file (:meth:`_make_volume_file`) and of
+        an image written into a volume.
+        """
+        if fmt == 'raw' and self._is_thick(volume):
+            self._allocate(path, 0, volume.size * units.Gi)
+        self._set_rw_permissions(path)
+
     def _create_sparsed_file(self, path, size):
+        """The base class's, with the size in bytes as rootwrap admits."""
         self._execute('truncate', '-s', str(size * units.Gi), path,
                       run_as_root=self._execute_as_root)
 
@@ -1291,9 +1311,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         info_path = self._local_path_volume_info(volume)
         info_name = os.path.basename(info_path)
         try:
-            snap_info = self._read_info_file(info_path,
-                                             empty_if_missing=True)
-            names = set(snap_info.values())
+            names = set(self._snap_info(volume).values())
         except lustre_client.LustreException as exc:
             LOG.warning('Deleting the files of volume %(id)s by name: '
                         '%(err)s', {'id': volume.id, 'err': exc})
@@ -1625,8 +1643,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         volume is attached (a guest may already be writing to it).
         """
         volume = snapshot.volume
-        snap_info = self._read_info_file(
-            self._local_path_volume_info(volume), empty_if_missing=True)
+        snap_info = self._snap_info(volume)
         if snapshot.id in snap_info:
             # The base class rewrites the format records.
             self._load_admin_metadata(volume)
@@ -1649,10 +1666,11 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
     def _revert_to_snapshot(self, context, volume, snapshot):
         """Revert a detached volume to its latest snapshot.
 
-        The overlay above the snapshot is replaced by an empty one: a new
-        overlay is made beside it and renamed over it, so a failure leaves
-        the volume as it was.  Cinder's generic revert would instead copy
-        raw data into the qcow2 overlay and break the chain.
+        RevertToSnapshotMixin deletes the overlay above the snapshot before
+        it makes the empty one that replaces it, and Cinder's generic revert
+        copies raw data into that qcow2 overlay; here the new overlay is
+        made beside it and renamed over it, so a failure leaves the volume
+        as it was.
         """
         self._validate_state(volume.status, ('available', 'reverting'))
         snap_info = self._read_info_file(
@@ -1673,14 +1691,6 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
 
     # Volumes from snapshots, clones, images
 
-    def _populate_volume(self, volume, copy):
-        """Fill a new volume's file with ``copy()``, or leave no file.
-
-        :param copy: writes the volume's file and returns its format
-        """
-        self._record_format(volume, self._make_volume_file(
-            volume, self.local_path(volume), copy))
-
     @coordination.synchronized('{self.driver_prefix}-{snapshot.volume_id}')
     @coordination.synchronized('{self.driver_prefix}-{volume.id}')
     def create_volume_from_snapshot(self, volume, snapshot):
@@ -1693,6 +1703,11 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         return self._create_volume_from_snapshot(volume, snapshot)
 
     def _create_volume_from_snapshot(self, volume, snapshot):
+        """Copy a snapshot into a new file, which a failed copy removes.
+
+        The base class copies over an empty volume and leaves it behind
+        when the copy fails.
+        """
         self._validate_state(snapshot.status,
                              ('available', 'backing-up', 'restoring'),
                              obj_description='snapshot',
@@ -1855,9 +1870,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 reason=_('volume file is %(vsize)d bytes, expected '
                          '%(size)d GiB') % {'vsize': virtual_size,
                                             'size': volume.size})
-        if fmt == 'raw' and self._is_thick(volume):
-            self._allocate(path, 0, volume.size * units.Gi)
-        self._set_rw_permissions(path)
+        self._finish_volume_file(volume, path, fmt)
 
     @staticmethod
     def _image_header(context, image_service, image_id):
@@ -2133,8 +2146,10 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
     def manage_existing(self, volume, existing_ref):
         """Adopt a raw or qcow2 file of a share as a volume.
 
-        The file is renamed to the volume's name.  Its format is read from
-        the file: the administrator who hands it over vouches for it.
+        The mixin renames the file with os.rename, as the service user and
+        over whatever has the volume's name, and records no format; here it
+        is renamed through the executor to a free name.  Its format is read
+        from the file: the administrator who hands it over vouches for it.
         """
         location = self._get_manageable_vol_location(existing_ref)
         path = location['vol_local_path']
@@ -2172,6 +2187,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         return fmt, None
 
     def _is_volume_manageable(self, volume_path, already_managed=False):
+        """The mixin's answer, from the checks manage_existing makes."""
         if already_managed:
             return False, _('Volume already managed.')
         fmt, reason = self._manageable_format(volume_path)
