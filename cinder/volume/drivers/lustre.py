@@ -463,6 +463,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         return share or lustre_client.Share.parse(device)
 
     def _ensure_share_mounted(self, device):
+        """Mount a share with its own options; it must hold Lustre."""
         try:
             # Also a volume's share removed from the shares file.
             share = self._lustre_share(device)
@@ -551,6 +552,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         return found.ost_pool if found else None
 
     def get_pool(self, volume):
+        """The volume's pool, from its host or else from its share."""
         pool_name = volume_utils.extract_host(volume.host, level='pool')
         if pool_name:
             return pool_name
@@ -587,10 +589,11 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 (available[device] // units.Gi))
         return device
 
-    def _get_capacity_info(self, device):
+    def _get_available_capacity(self, device):
+        """(available, total) bytes from one statfs, not the base's df."""
         total, available = lustre_client.capacity(
             self._get_mount_point_for_share(device))
-        return total, available, total - available
+        return available, total
 
     def _pool_capacities(self, device):
         """The Cinder pools of a share: (name, OST pool, total, available).
