@@ -84,8 +84,17 @@ def qemu_info(fmt='raw', virtual_size=units.Gi, backing_file=None,
     return imageutils.QemuImgInfo(json.dumps(out), format='json')
 
 
+class SyntaxTestCase(test.TestCase):
+    """Base of the tests of Lustre syntax, parsed by pure functions."""
+
+    def assertRefused(self, reason, func, *args, **kwargs):
+        """``func`` raises ValueError with ``reason`` in its message."""
+        exc = self.assertRaises(ValueError, func, *args, **kwargs)
+        self.assertIn(reason, str(exc))
+
+
 @ddt.ddt
-class ShareSyntaxTestCase(test.TestCase):
+class ShareSyntaxTestCase(SyntaxTestCase):
     """The Lustre device syntax of mount.lustre(8)."""
 
     @ddt.data(
@@ -129,9 +138,7 @@ class ShareSyntaxTestCase(test.TestCase):
     )
     @ddt.unpack
     def test_invalid_device(self, device, reason):
-        exc = self.assertRaises(ValueError, lustre_client.Share.parse,
-                                device)
-        self.assertIn(reason, str(exc))
+        self.assertRefused(reason, lustre_client.Share.parse, device)
 
     def test_key_ignores_default_network_spelling(self):
         a = lustre_client.Share.parse('MGS@tcp0,b@o2ib:/fs/x')
@@ -185,9 +192,7 @@ class ShareSyntaxTestCase(test.TestCase):
     )
     @ddt.unpack
     def test_bad_share_line(self, line, reason):
-        exc = self.assertRaises(ValueError, lustre_client.parse_share_line,
-                                line)
-        self.assertIn(reason, str(exc))
+        self.assertRefused(reason, lustre_client.parse_share_line, line)
 
     def test_parse_shares_keeps_order_and_skips_comments(self):
         lines = ['# Lustre shares\n', '%s\n' % SHARE2, '\n',
@@ -237,7 +242,7 @@ class ShareSyntaxTestCase(test.TestCase):
 
 
 @ddt.ddt
-class LayoutTestCase(test.TestCase):
+class LayoutTestCase(SyntaxTestCase):
     """Layouts as lfs-setstripe(1) takes them."""
 
     @ddt.data(('1048576', units.Mi), ('64K', 64 * units.Ki),
@@ -248,9 +253,8 @@ class LayoutTestCase(test.TestCase):
 
     @ddt.data('', '4MB', '-1', '1.5M', 'M')
     def test_parse_size_refuses(self, value):
-        exc = self.assertRaises(ValueError, lustre_client.parse_size,
-                                value, 'stripe size')
-        self.assertIn("stripe size '%s'" % value, str(exc))
+        self.assertRefused("stripe size '%s'" % value,
+                           lustre_client.parse_size, value, 'stripe size')
 
     def test_plain_layout(self):
         layout = lustre_client.Layout.plain(4, '4M', 'flash')
@@ -291,9 +295,7 @@ class LayoutTestCase(test.TestCase):
               (dict(pool='a b'), 'not a valid OST pool'))
     @ddt.unpack
     def test_plain_layout_refuses(self, kwargs, reason):
-        exc = self.assertRaises(ValueError, lustre_client.Layout.plain,
-                                **kwargs)
-        self.assertIn(reason, str(exc))
+        self.assertRefused(reason, lustre_client.Layout.plain, **kwargs)
 
     def test_composite_layout(self):
         layout = lustre_client.Layout.composite(
@@ -317,9 +319,7 @@ class LayoutTestCase(test.TestCase):
               ('-E 64M -L mdt -E -1', "found '-L'"))
     @ddt.unpack
     def test_composite_layout_refuses(self, spec, reason):
-        exc = self.assertRaises(ValueError, lustre_client.Layout.composite,
-                                spec)
-        self.assertIn(reason, str(exc))
+        self.assertRefused(reason, lustre_client.Layout.composite, spec)
 
     def test_setstripe(self):
         execute = mock.Mock()
