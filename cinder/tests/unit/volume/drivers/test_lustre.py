@@ -455,6 +455,8 @@ class LustreDriverTestCase(test.TestCase):
             self.mock_object(objects.Volume, 'save')
         self.mnt = self.driver._get_mount_point_for_share(SHARE)
         self.mnt2 = self.driver._get_mount_point_for_share(SHARE2)
+        # The file of the volume self.volume() makes.
+        self.path = os.path.join(self.mnt, VOLUME_NAME)
         os.makedirs(self.mnt)
         os.makedirs(self.mnt2)
 
@@ -552,6 +554,18 @@ class LustreDriverTestCase(test.TestCase):
         path = self.touch(name, mount_point)
         self.images[path] = info
         return path
+
+    def volume_with_snapshot(self, **updates):
+        """A raw volume with snapshot SNAPSHOT_ID, its overlay active.
+
+        Needs :meth:`mock_qemu_img_info`.
+        """
+        volume = self.volume(fmt='qcow2', **updates)
+        volume.admin_metadata['base_format'] = 'raw'
+        overlay = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
+        self.write_info(volume, {'active': overlay, fake.SNAPSHOT_ID: overlay})
+        self.image(overlay, qemu_info('qcow2', backing_file=VOLUME_NAME))
+        return volume
 
 
 @ddt.ddt
@@ -848,7 +862,6 @@ class LustreDriverVolumeTestCase(LustreDriverTestCase):
     def setUp(self):
         super().setUp()
         self.setup_driver()
-        self.path = os.path.join(self.mnt, VOLUME_NAME)
 
     @ddt.data((True, None, 'truncate'), (False, 'thin', 'truncate'),
               (False, None, 'fallocate'), (True, 'thick', 'fallocate'))
@@ -1067,7 +1080,6 @@ class LustreDriverExtendTestCase(LustreDriverTestCase):
     def setUp(self):
         super().setUp()
         self.setup_driver()
-        self.path = os.path.join(self.mnt, VOLUME_NAME)
         self.qemu_img_info = self.mock_object(image_utils, 'qemu_img_info')
         self.resize = self.mock_object(image_utils, 'resize_image')
 
@@ -1178,7 +1190,6 @@ class LustreDriverSnapshotTestCase(LustreDriverTestCase):
     def setUp(self):
         super().setUp()
         self.setup_driver()
-        self.path = os.path.join(self.mnt, VOLUME_NAME)
         self.qemu_img_info = self.mock_qemu_img_info()
         self.s1 = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
         self.s2 = VOLUME_NAME + '.' + fake.SNAPSHOT2_ID
@@ -1204,14 +1215,10 @@ class LustreDriverSnapshotTestCase(LustreDriverTestCase):
                          volume.admin_metadata)
 
     def test_create_second_snapshot_backs_onto_first_overlay(self):
-        volume = self.volume(fmt='qcow2')
-        volume.admin_metadata['base_format'] = 'raw'
-        first = self.s1
-        self.image(first, qemu_info('qcow2', backing_file=VOLUME_NAME))
-        self.write_info(volume, {'active': first, fake.SNAPSHOT_ID: first})
+        volume = self.volume_with_snapshot()
         self.driver.create_snapshot(self.snapshot(volume, fake.SNAPSHOT2_ID))
         command = self.commands()[0]
-        self.assertEqual(first, command[command.index('-b') + 1])
+        self.assertEqual(self.s1, command[command.index('-b') + 1])
         self.assertEqual('qcow2', command[command.index('-F') + 1])
 
     def test_snapshot_cut_short_before_its_record_leaves_a_raw_volume(self):
@@ -1334,15 +1341,10 @@ class LustreDriverSnapshotTestCase(LustreDriverTestCase):
                           self.snapshot(volume))
 
     def test_delete_latest_snapshot_offline(self):
-        volume = self.volume(fmt='qcow2')
-        volume.admin_metadata['base_format'] = 'raw'
-        overlay = self.s1
-        self.write_info(volume, {'active': overlay,
-                                 fake.SNAPSHOT_ID: overlay})
-        self.image(overlay, qemu_info('qcow2', backing_file=VOLUME_NAME))
+        volume = self.volume_with_snapshot()
         self.driver.delete_snapshot(self.snapshot(volume))
         self.assertEqual(('qemu-img', 'commit', '-d',
-                          os.path.join(self.mnt, overlay)),
+                          os.path.join(self.mnt, self.s1)),
                          self.commands()[0])
         self.assertEqual('raw', volume.admin_metadata['format'])
 
@@ -1371,15 +1373,10 @@ class LustreDriverSnapshotTestCase(LustreDriverTestCase):
         self.assertEqual(1, self.execute.call_count)
 
     def test_revert_to_latest_snapshot(self):
-        volume = self.volume(fmt='qcow2')
-        volume.admin_metadata['base_format'] = 'raw'
-        overlay = self.s1
-        self.write_info(volume, {'active': overlay,
-                                 fake.SNAPSHOT_ID: overlay})
-        self.image(overlay, qemu_info('qcow2', backing_file=VOLUME_NAME))
+        volume = self.volume_with_snapshot()
         self.driver.revert_to_snapshot(self.context, volume,
                                        self.snapshot(volume))
-        overlay_path = os.path.join(self.mnt, overlay)
+        overlay_path = os.path.join(self.mnt, self.s1)
         self.assertEqual([
             ('rm', '-f', overlay_path + '.tmp'),
             ('qemu-img', 'create', '-f', 'qcow2', '-b', VOLUME_NAME, '-F',
@@ -1432,13 +1429,9 @@ class LustreDriverCopyTestCase(LustreDriverTestCase):
     def setUp(self):
         super().setUp()
         self.setup_driver()
-        self.src = self.volume(fmt='qcow2', size=1)
-        self.src.admin_metadata['base_format'] = 'raw'
-        self.overlay = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
-        self.write_info(self.src, {'active': self.overlay,
-                                   fake.SNAPSHOT_ID: self.overlay})
         self.qemu_img_info = self.mock_qemu_img_info()
-        self.image(self.overlay, qemu_info('qcow2', backing_file=VOLUME_NAME))
+        self.src = self.volume_with_snapshot(size=1)
+        self.overlay = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
         self.convert = self.mock_object(image_utils, 'convert_image')
         self.resize = self.mock_object(image_utils, 'resize_image')
         self.dest = self.volume(id=fake.VOLUME2_ID, fmt=None, files=(),
@@ -1747,7 +1740,6 @@ class LustreDriverBackupTestCase(LustreDriverTestCase):
     def setUp(self):
         super().setUp()
         self.setup_driver()
-        self.path = os.path.join(self.mnt, VOLUME_NAME)
         self.qemu_img_info = self.mock_object(
             image_utils, 'qemu_img_info', return_value=qemu_info())
         self.mock_object(objects.Volume, 'get_by_id')
@@ -1906,7 +1898,6 @@ class LustreDriverHostileShareTestCase(LustreDriverTestCase):
         self.canary = os.path.join(self.tmp, 'canary')
         with open(self.canary, 'w') as f:
             f.write('outside the share')
-        self.path = os.path.join(self.mnt, VOLUME_NAME)
         self.s1 = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
         self.s2 = VOLUME_NAME + '.' + fake.SNAPSHOT2_ID
         self.volume_with_snapshots = self.volume(fmt='qcow2')
@@ -2575,7 +2566,6 @@ class LustreDriverUserVolumeTestCase(LustreDriverTestCase):
     def setUp(self):
         super().setUp()
         self.setup_driver()
-        self.path = os.path.join(self.mnt, VOLUME_NAME)
         self.qemu_img_info = self.mock_object(image_utils, 'qemu_img_info')
         self.resize = self.mock_object(image_utils, 'resize_image')
         self.user_context = context.RequestContext(fake.USER_ID,
@@ -2823,7 +2813,6 @@ class LustreDriverLayoutTestCase(LustreDriverTestCase):
     def setUp(self):
         super().setUp()
         self.setup_driver()
-        self.path = os.path.join(self.mnt, VOLUME_NAME)
 
     def layout(self, specs=None, ost_pool=None):
         return self.driver._layout(specs or {}, ost_pool).setstripe_args()
@@ -3085,7 +3074,6 @@ class LustreDriverRetypeTestCase(LustreDriverTestCase):
     def setUp(self):
         super().setUp()
         self.setup_driver()
-        self.path = os.path.join(self.mnt, VOLUME_NAME)
         self.qemu_img_info = self.mock_qemu_img_info()
         self.host = {'host': 'node@lustre#lfs01/cinder'}
         self.new_type = fake_volume.fake_volume_type_obj(
