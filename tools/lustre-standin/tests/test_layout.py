@@ -17,6 +17,15 @@ def table_row(ost, oid):
     return '\t%6u\t%14u\t%#13x\t%14u\n' % (ost, oid, oid, 0)
 
 
+def lmm(count, size, offset):
+    """What lfs getstripe prints of a plain layout, before its objects."""
+    return ('lmm_stripe_count:  %d\n'
+            'lmm_stripe_size:   %d\n'
+            'lmm_pattern:       raid0\n'
+            'lmm_layout_gen:    0\n'
+            'lmm_stripe_offset: %d\n' % (count, size, offset))
+
+
 class LayoutTest(base.StandinTestCase):
 
     fs_sections = '[fs:lay]\npools = flash:0-1 disk:2-3\n'
@@ -46,19 +55,10 @@ class LayoutTest(base.StandinTestCase):
         self.assertEqual(0, os.path.getsize(path))
         oid = objid(path)
         self.assertRun(self.lfs('getstripe', path), stdout=(
-            '%s\n'
-            'lmm_stripe_count:  2\n'
-            'lmm_stripe_size:   4194304\n'
-            'lmm_pattern:       raid0\n'
-            'lmm_layout_gen:    0\n'
-            'lmm_stripe_offset: 1\n' % path + TABLE_HEAD +
+            path + '\n' + lmm(2, 4194304, 1) + TABLE_HEAD +
             table_row(1, oid) + table_row(2, oid) + '\n'))
         self.assertRun(self.lfs('getstripe', '-y', path), stdout=(
-            'lmm_stripe_count:  2\n'
-            'lmm_stripe_size:   4194304\n'
-            'lmm_pattern:       raid0\n'
-            'lmm_layout_gen:    0\n'
-            'lmm_stripe_offset: 1\n'
+            lmm(2, 4194304, 1) +
             'lmm_objects:\n'
             '      - l_ost_idx: 1\n'
             '        l_fid:     0x100010000:%#x:0x0\n'
@@ -252,14 +252,8 @@ class LayoutTest(base.StandinTestCase):
         oid = objid(child)
         self.assertRun(self.lfs('getstripe', top), stdout=(
             '%s\nstripe_count:  2 stripe_size:   1048576 pattern:       '
-            'raid0 stripe_offset: 0\n\n'
-            '%s\n'
-            'lmm_stripe_count:  1\n'
-            'lmm_stripe_size:   1048576\n'
-            'lmm_pattern:       raid0\n'
-            'lmm_layout_gen:    0\n'
-            'lmm_stripe_offset: 3\n' % (top, child) + TABLE_HEAD +
-            table_row(3, oid) + '\n'))
+            'raid0 stripe_offset: 0\n\n%s\n' % (top, child) +
+            lmm(1, 1048576, 3) + TABLE_HEAD + table_row(3, oid) + '\n'))
 
     def test_default_lmv(self):
         top = self.path('lmv')
