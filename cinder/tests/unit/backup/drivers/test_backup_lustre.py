@@ -32,6 +32,7 @@ from oslo_utils import units
 
 from cinder.backup.drivers import lustre
 from cinder.backup.drivers import posix
+from cinder.backup import pipeline
 from cinder import context
 from cinder.db import api as db
 from cinder import exception
@@ -39,6 +40,7 @@ from cinder import objects
 from cinder.tests.unit import fake_constants as fake
 from cinder.tests.unit import test
 from cinder.volume.drivers import lustre_client
+from cinder.volume import volume_utils
 
 SHARE = '10.0.0.1@tcp:/lfs01/backup'
 BLOCK = 32 * units.Ki
@@ -65,7 +67,7 @@ class LustreBackupTestCase(test.TestCase):
             'rh', mount_point_base=os.path.join(self.tmp, 'mnt')
         ).get_mount_point(SHARE)
         os.makedirs(self.mount_point)
-        self.mock_object(lustre.volume_utils, 'notify_about_backup_usage')
+        self.mock_object(volume_utils, 'notify_about_backup_usage')
 
     def commands(self):
         return [c[0] for c in self.execute.call_args_list]
@@ -197,7 +199,7 @@ class LustreBackupSetupTestCase(LustreBackupTestCase):
                           'backup_lustre_mount_attempts',
                           'backup_lustre_stripe_count',
                           'backup_lustre_stripe_size',
-                          'backup_lustre_ost_pool'], names)
+                          'backup_lustre_ost_pool', 'backup_lustre_threads'], names)
 
 
 @ddt.ddt
@@ -258,29 +260,6 @@ class LustreBackupContainerTestCase(LustreBackupTestCase):
         self.assertEqual([], self.commands())
 
 
-class RecordingFile(object):
-    """A volume file that records which byte ranges were read."""
-
-    def __init__(self, path, mode='rb'):
-        self.file = open(path, mode)
-        self.reads = []
-
-    def read(self, size=-1):
-        start = self.file.tell()
-        data = self.file.read(size)
-        self.reads.append((start, start + len(data)))
-        return data
-
-    def __getattr__(self, name):
-        return getattr(self.file, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *args):
-        self.file.close()
-
-
 @ddt.ddt
 class LustreBackupDataTestCase(LustreBackupTestCase):
     """Backups and restores of real sparse files."""
@@ -327,11 +306,21 @@ class LustreBackupDataTestCase(LustreBackupTestCase):
         return objects.Backup.get_by_id(self.ctxt, backup_id)
 
     def backup(self, backup, driver=None, path=None):
+        """Back up, returning the byte ranges the pipeline read."""
         driver = driver or lustre.LustreBackupDriver(self.ctxt)
-        with RecordingFile(path or self.volume_path) as volume_file:
+        reads = []
+        pread = os.pread
+
+        def recording_pread(fd, length, offset):
+            data = pread(fd, length, offset)
+            reads.append((offset, offset + len(data)))
+            return data
+
+        with mock.patch.object(pipeline.os, 'pread', recording_pread), \
+                open(path or self.volume_path, 'rb') as volume_file:
             driver.backup(backup, volume_file)
         backup.refresh()
-        return volume_file.reads
+        return reads
 
     def restore(self, backup, target, is_new=True, driver=None):
         driver = driver or lustre.LustreBackupDriver(self.ctxt)
