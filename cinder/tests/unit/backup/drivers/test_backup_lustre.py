@@ -199,7 +199,8 @@ class LustreBackupSetupTestCase(LustreBackupTestCase):
                           'backup_lustre_mount_attempts',
                           'backup_lustre_stripe_count',
                           'backup_lustre_stripe_size',
-                          'backup_lustre_ost_pool', 'backup_lustre_threads'], names)
+                          'backup_lustre_ost_pool',
+                          'backup_lustre_threads'], names)
 
 
 @ddt.ddt
