@@ -486,6 +486,130 @@ class LustreBackupDataTestCase(LustreBackupTestCase):
             driver.backup(backup, volume_file)
         driver.delete_backup.assert_called_once()
 
+    def posix(self):
+        return posix.PosixBackupDriver(self.ctxt, backup_path=self.mount_point)
+
+    def object_bytes(self, backup):
+        """(name suffix, metadata, bytes) of each object, in order."""
+        found = []
+        for item in self.stored(backup):
+            (name, obj), = item.items()
+            with open(os.path.join(self.mount_point, backup.container,
+                                   name), 'rb') as f:
+                found.append((name.rsplit('-', 1)[1], obj,
+                              hashlib.sha256(f.read()).hexdigest()))
+        return found
+
+    def make_dense_volume(self):
+        """Chunks of random bytes and of text: some compress, some not."""
+        self.size = 4 * CHUNK
+        text = b'Lustre backup pipeline. ' * (CHUNK // 24 + 1)
+        with open(self.volume_path, 'wb') as f:
+            for index in range(self.size // CHUNK):
+                f.write(os.urandom(CHUNK) if index % 2 else text[:CHUNK])
+
+    @ddt.data(('none', 0), ('zlib', 0), ('bz2', 0), ('none', 1),
+              ('zlib', 3))
+    @ddt.unpack
+    def test_objects_are_those_of_the_posix_driver(self, compression,
+                                                   threads):
+        self.override_config('backup_compression_algorithm', compression)
+        self.override_config('backup_lustre_threads', threads)
+        self.make_dense_volume()
+        ours = self.new_backup()
+        self.backup(ours)
+        theirs = self.new_backup(fake.BACKUP2_ID)
+        self.backup(theirs, driver=self.posix())
+        self.assertEqual(self.object_bytes(theirs), self.object_bytes(ours))
+        self.assertEqual(self.shas(theirs), self.shas(ours))
+        self.assertEqual(theirs.object_count, ours.object_count)
+        self.assertEqual([], [name for name in os.listdir(
+            os.path.join(self.mount_point, ours.container))
+            if '-part' in name])
+
+    @ddt.data('none', 'zlib', 'bz2', 'zstd')
+    def test_posix_driver_restores_our_backup(self, compression):
+        self.override_config('backup_compression_algorithm', compression)
+        self.make_dense_volume()
+        backup = self.new_backup()
+        self.backup(backup)
+        target = os.path.join(self.tmp, 'restored')
+        self.restore(backup, target, driver=self.posix())
+        self.assertEqual(self.digest(self.volume_path), self.digest(target))
+
+    @ddt.data('none', 'zlib', 'bz2', 'zstd')
+    def test_we_restore_a_posix_backup(self, compression):
+        self.override_config('backup_compression_algorithm', compression)
+        self.make_dense_volume()
+        backup = self.new_backup()
+        self.backup(backup, driver=self.posix())
+        target = os.path.join(self.tmp, 'restored')
+        self.restore(backup, target)
+        self.assertEqual(self.digest(self.volume_path), self.digest(target))
+
+    @ddt.data(True, False)
+    def test_incremental_chain_across_drivers(self, ours_first):
+        self.make_volume([(units.Mi, os.urandom(3 * units.Mi))])
+        drivers = [lustre.LustreBackupDriver(self.ctxt), self.posix()]
+        if not ours_first:
+            drivers.reverse()
+        chain = [self.new_backup()]
+        self.backup(chain[0], driver=drivers[0])
+        for index, backup_id in enumerate((fake.BACKUP2_ID,
+                                           fake.BACKUP3_ID)):
+            with open(self.volume_path, 'r+b') as f:
+                f.seek((10 + 7 * index) * units.Mi)
+                f.write(os.urandom(units.Mi))
+                f.seek(2 * units.Mi)
+                f.write(bytes(BLOCK))
+            chain.append(self.new_backup(backup_id, parent_id=chain[-1].id))
+            self.backup(chain[-1], driver=drivers[(index + 1) % 2])
+        for driver in drivers:
+            target = os.path.join(self.tmp, 'restored')
+            self.restore(chain[-1], target, driver=driver)
+            # As the backup manager does after a restore into a new file.
+            os.truncate(target, max(self.size, os.path.getsize(target)))
+            self.assertEqual(self.digest(self.volume_path),
+                             self.digest(target), driver)
+
+    def test_cancel_stops_the_pipeline_and_removes_every_object(self):
+        self.make_dense_volume()
+        backup = self.new_backup()
+        driver = lustre.LustreBackupDriver(self.ctxt)
+        queue_chunk = driver._backup_chunk
+        calls = []
+
+        def cancel_after_two(*args):
+            queue_chunk(*args)
+            calls.append(args[3])
+            if len(calls) == 2:
+                db.backup_update(self.ctxt, backup.id,
+                                 {'status': 'deleting'})
+
+        self.mock_object(driver, '_backup_chunk',
+                         side_effect=cancel_after_two)
+        self.backup(backup, driver=driver)
+        self.assertEqual(2, len(calls))
+        self.assertEqual([], os.listdir(os.path.join(self.mount_point,
+                                                     backup.container)))
+
+    def test_error_in_the_pipeline_fails_the_backup(self):
+        self.make_dense_volume()
+        backup = self.new_backup()
+        driver = lustre.LustreBackupDriver(self.ctxt)
+        writer = driver.get_object_writer
+
+        def failing_writer(container, name, extra_metadata=None):
+            if name.endswith('-part00003-000'):
+                raise OSError(28, 'No space left on device')
+            return writer(container, name, extra_metadata)
+
+        self.mock_object(driver, 'get_object_writer',
+                         side_effect=failing_writer)
+        self.assertRaises(OSError, self.backup, backup, driver)
+        left = os.listdir(os.path.join(self.mount_point, backup.container))
+        self.assertEqual([], [name for name in left if '-part' in name])
+
     def test_block_size_not_dividing_chunk_size(self):
         self.override_config('backup_file_size', CHUNK + 1)
         self.make_volume([])
