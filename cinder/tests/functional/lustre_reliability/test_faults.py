@@ -26,6 +26,7 @@ process did die there.  Recovery is a new driver object, as after a
 restart.
 """
 
+import hashlib
 import json
 import os
 import signal
@@ -43,6 +44,7 @@ from cinder import objects
 from cinder.tests.functional.lustre import base
 from cinder.tests.functional.lustre_reliability import report
 from cinder.volume.drivers import lustre_client
+from cinder.volume import volume_utils
 
 MI = units.Mi
 FULL_SHARE_ERRORS = (putils.ProcessExecutionError,
@@ -116,9 +118,17 @@ class FaultTestCase(base.LustreFunctionalTestCase):
                              os.path.join(self.tmp, 'backup_mount'))
         self.override_config('backup_file_size', 64 * MI)
         self.override_config('backup_compression_algorithm', 'none')
-        self.mock_object(lustre_backup.volume_utils,
+        self.mock_object(volume_utils,
                          'notify_about_backup_usage')
         return lustre_backup.LustreBackupDriver(self.context)
+
+    @staticmethod
+    def file_digest(path):
+        digest = hashlib.sha256()
+        with open(path, 'rb') as f:
+            for piece in iter(lambda: f.read(4 * MI), b''):
+                digest.update(piece)
+        return digest.hexdigest()
 
     def backup_record(self, volume):
         backup = objects.Backup(context=self.context, volume_id=volume.id,
@@ -438,8 +448,13 @@ class FaultTestCase(base.LustreFunctionalTestCase):
 
     def test_killed_while_backing_up(self):
         driver = self.backup_driver(base.BACKUP_SHARE)
+        # Several chunks in flight in the pipeline when the kill comes.
+        self.override_config('backup_lustre_threads', 3)
         volume = self.create_volume(vtype=self.thin)
         self.guest_write(volume, 0, 400 * MI, 0x51)
+        good = self.backup_record(volume)
+        with open(self.driver.local_path(volume), 'rb') as volume_file:
+            driver.backup(good, volume_file)
         backup = self.backup_record(volume)
 
         def back_up():
@@ -455,5 +470,19 @@ class FaultTestCase(base.LustreFunctionalTestCase):
             driver.delete_object(container, name)
         self.assertEqual([], os.listdir(container)
                          if os.path.isdir(container) else [])
+        # The next backup works, and the last good one restores.
+        following = self.backup_record(volume)
+        with open(self.driver.local_path(volume), 'rb') as volume_file:
+            driver.backup(following, volume_file)
+        restored = os.path.join(self.tmp, 'restored')
+        good.status = 'restoring'
+        good.save()
+        with open(restored, 'wb') as volume_file:
+            driver.restore(good, volume.id, volume_file, True)
+        self.assertEqual(self.file_digest(self.driver.local_path(volume)),
+                         self.file_digest(restored))
+        os.unlink(restored)
+        for done in (good, following):
+            driver.delete_backup(done)
         self.record('service killed while backing up', volume,
                     keep=(volume,))
