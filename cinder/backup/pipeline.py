@@ -44,6 +44,7 @@ flight times a few pieces, whatever the chunk size.
 """
 
 import bz2
+import contextlib
 import errno
 import hashlib
 import importlib
@@ -144,6 +145,109 @@ class Pool(object):
             self._tasks.put(None)
         for thread in self._threads:
             thread.join()
+
+
+class _Failed(object):
+    def __init__(self, error):
+        self.error = error
+
+
+_END = object()
+
+
+def _put(items, item, stop):
+    """Put into a bounded queue unless ``stop`` is set meanwhile."""
+    while not stop.is_set():
+        try:
+            items.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            pass
+    return False
+
+
+def read_ahead(iterable, depth=2):
+    """Yield the items of ``iterable``, produced ahead on its own thread.
+
+    At most ``depth`` items wait; an error of the producer is raised here,
+    and closing the generator stops the producer.
+    """
+    items = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in iterable:
+                if not _put(items, item, stop):
+                    return
+        except BaseException as exc:
+            _put(items, _Failed(exc), stop)
+            return
+        _put(items, _END, stop)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+class Background(object):
+    """Calls ``fn(item)`` on its own thread for each item put, in order.
+
+    At most ``depth`` items wait.  An error of ``fn`` is raised by the next
+    ``put`` or by ``close``.
+    """
+
+    def __init__(self, fn, depth=2):
+        self._fn = fn
+        self._items = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._error = None
+        self._thread = threading.Thread(target=self._work, daemon=True)
+        self._thread.start()
+
+    def _work(self):
+        while True:
+            item = self._items.get()
+            if item is _END:
+                return
+            try:
+                self._fn(item)
+            except BaseException as exc:
+                self._error = exc
+                self._stop.set()
+                return
+
+    def put(self, item):
+        if not _put(self._items, item, self._stop):
+            raise self._error
+
+    def close(self):
+        """Wait until every item is done."""
+        if _put(self._items, _END, self._stop):
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def abort(self):
+        """Drop what waits, and stop."""
+        self._stop.set()
+        while True:
+            try:
+                self._items.get_nowait()
+            except queue.Empty:
+                break
+        self._items.put(_END)
+        self._thread.join()
 
 
 def extents(fd, start, end):
@@ -364,6 +468,7 @@ class StoredObject(object):
         self.length = 0
         self.md5 = hashlib.md5(usedforsecurity=False)
         self.writer = job.run.open_object(name)
+        self.out = Background(self.writer.write)
         run = job.run
         self.compression = (Compression(run.algorithm, run.compressor,
                                         run.pool)
@@ -375,14 +480,14 @@ class StoredObject(object):
         self.md5.update(data)
         self.length += len(data)
         if self.compression is None:
-            self.writer.write(data)
+            self.out.put(data)
             return
         task = self.compression.compress(data)
         if self.compression.algorithm == 'zstd' and self.length == len(data):
             out = task.result()
             if len(out) >= len(data):  # store this object uncompressed
                 self.compression = None
-                self.writer.write(data)
+                self.out.put(data)
                 return
         self.pending.append(task)
         while self.pending and (len(self.pending) > HASH_AHEAD or
@@ -391,7 +496,11 @@ class StoredObject(object):
 
     def _put(self, out):
         self.stored += len(out)
-        self.writer.write(out)
+        self.out.put(out)
+
+    def abort(self):
+        self.out.abort()
+        self.writer.close()
 
     def close(self):
         """Finish the object: (name, offset, length, algorithm, md5)."""
@@ -401,13 +510,14 @@ class StoredObject(object):
                 self._put(task.result())
             self._put(self.compression.flush())
             algorithm = self.compression.algorithm
-            if self.stored >= self.length:
-                self.writer.close()
-                self.writer = self.job.run.open_object(self.name)
-                for data in self.job.run.reader.stream(
-                        self.offset, self.offset + self.length):
-                    self.writer.write(data)
-                algorithm = 'none'
+        self.out.close()
+        if algorithm != 'none' and self.stored >= self.length:
+            self.writer.close()
+            self.writer = self.job.run.open_object(self.name)
+            for data in self.job.run.reader.stream(
+                    self.offset, self.offset + self.length):
+                self.writer.write(data)
+            algorithm = 'none'
         self.writer.close()
         return (self.name, self.offset, self.length, algorithm,
                 self.md5.hexdigest())
@@ -436,7 +546,7 @@ class ChunkJob(object):
             self._process()
         except BaseException:
             if self._current is not None:
-                self._current.writer.close()
+                self._current.abort()
             for name in [o[0] for o in self.objects] + (
                     [self._current.name] if self._current else []):
                 self.run.remove_object(name)
@@ -451,18 +561,20 @@ class ChunkJob(object):
             self._current = StoredObject(self, run.temp_name(self.seq, 0),
                                          start)
         pos = start
-        for offset, data in run.reader.pieces(start, end):
-            if run.cancelled.is_set():
-                raise Cancelled()
-            if self.full:
-                hasher.zeros(pos, offset)
-                self._skip(offset - pos)
-                hasher.add(data)
-                self._store_nonzero(offset, data)
-            else:
-                self._gap += offset - pos
-                self._store(offset, data)
-            pos = offset + len(data)
+        with contextlib.closing(read_ahead(
+                run.reader.pieces(start, end))) as pieces:
+            for offset, data in pieces:
+                if run.cancelled.is_set():
+                    raise Cancelled()
+                if self.full:
+                    hasher.zeros(pos, offset)
+                    self._skip(offset - pos)
+                    hasher.add(data)
+                    self._store_nonzero(offset, data)
+                else:
+                    self._gap += offset - pos
+                    self._store(offset, data)
+                pos = offset + len(data)
         if self.full:
             hasher.zeros(pos, end)
             self.shas = hasher.finish()
@@ -698,44 +810,20 @@ def decompressed(algorithm, module, pieces, limit=PIECE_SIZE):
         yield from pieces
 
 
-def restore_object(pool, pieces, algorithm, module, fd, offset, skip_zeros):
+def restore_object(pieces, algorithm, module, fd, offset, skip_zeros):
     """Write one object at ``offset`` of ``fd``, then fsync.
 
-    A pool thread reads and decompresses while this one writes, over a
-    bounded queue.  With ``skip_zeros`` (a new volume, that reads as zeros)
-    all-zero MiBs are not written.  Blocks: under eventlet, call it in a
-    native thread.  Returns the number of bytes restored.
+    A thread reads and decompresses ahead while this one writes.  With
+    ``skip_zeros`` (a new volume, that reads as zeros) all-zero MiBs are
+    not written.  Blocks: under eventlet, call it in a native thread.
+    Returns the number of bytes restored.
     """
-    ready = queue.Queue(maxsize=HASH_AHEAD)
-    stop = threading.Event()
-    end = object()
-
-    def produce():
-        try:
-            for data in decompressed(algorithm, module, pieces):
-                if stop.is_set():
-                    return
-                ready.put(data)
-        except BaseException as exc:
-            ready.put(exc)
-            return
-        ready.put(end)
-
-    pool.submit(produce)
     pos = offset
-    try:
-        while True:
-            data = ready.get()
-            if data is end:
-                break
-            if isinstance(data, BaseException):
-                raise data
+    with contextlib.closing(read_ahead(
+            decompressed(algorithm, module, pieces), HASH_AHEAD)) as ready:
+        for data in ready:
             _write(fd, data, pos, skip_zeros)
             pos += len(data)
-    finally:
-        stop.set()
-        while not ready.empty():  # let the producer see ``stop``
-            ready.get_nowait()
     os.fsync(fd)
     return pos - offset
 

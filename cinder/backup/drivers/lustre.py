@@ -379,8 +379,8 @@ class LustreBackupDriver(posix.PosixBackupDriver):
                     volume_is_new, requested_backup):
         """Restore one backup of a chain, streaming each object.
 
-        Each object is read and decompressed by a pool thread while the
-        caller's native thread writes it, a piece at a time, instead of
+        Each object is read and decompressed on a thread of its own while
+        the caller's native thread writes it, a piece at a time, instead of
         being held whole (twice, compressed and not) in memory.  A stream
         without a file descriptor is restored by the chunked driver.
 
@@ -400,20 +400,16 @@ class LustreBackupDriver(posix.PosixBackupDriver):
                                        requested_backup)
         volume_file.flush()
         self._check_object_names(backup, metadata)
-        pool = pipeline.Pool(1)
-        try:
-            for item in metadata['objects']:
-                with requested_backup.as_read_deleted():
-                    requested_backup.refresh()
-                if requested_backup.status != fields.BackupStatus.RESTORING:
-                    raise exception.BackupRestoreCancel(back_id=backup.id,
-                                                        vol_id=volume_id)
-                (name, obj), = item.items()
-                utils.tpool_wrap(self._restore_object)(
-                    pool, backup, metadata, name, obj, fd, volume_is_new)
-                utils.cooperative_yield()
-        finally:
-            pool.shutdown()
+        for item in metadata['objects']:
+            with requested_backup.as_read_deleted():
+                requested_backup.refresh()
+            if requested_backup.status != fields.BackupStatus.RESTORING:
+                raise exception.BackupRestoreCancel(back_id=backup.id,
+                                                    vol_id=volume_id)
+            (name, obj), = item.items()
+            utils.tpool_wrap(self._restore_object)(
+                backup, metadata, name, obj, fd, volume_is_new)
+            utils.cooperative_yield()
 
     def _check_object_names(self, backup, metadata):
         """The objects in the container must be those of the metadata."""
@@ -426,7 +422,7 @@ class LustreBackupDriver(posix.PosixBackupDriver):
                 'restore_backup aborted, actual object list does not match '
                 'object list stored in metadata.'))
 
-    def _restore_object(self, pool, backup, metadata, name, obj, fd,
+    def _restore_object(self, backup, metadata, name, obj, fd,
                         volume_is_new):
         algorithm = (obj['compression'] or 'none').lower()
         reader = self.get_object_reader(
@@ -435,7 +431,7 @@ class LustreBackupDriver(posix.PosixBackupDriver):
         with reader:
             pieces = iter(lambda: reader.read(pipeline.PIECE_SIZE), b'')
             pipeline.restore_object(
-                pool, pieces, algorithm, self._compression_module(algorithm),
+                pieces, algorithm, self._compression_module(algorithm),
                 fd, obj['offset'], volume_is_new)
 
     @staticmethod

@@ -267,12 +267,10 @@ class StreamTestCase(test.TestCase):
     def test_restore_object_skips_zeros_of_a_new_volume(self):
         path = os.path.join(self.useFixture(fixtures.TempDir()).path, 'v')
         data = os.urandom(1024 * 1024) + bytes(2 * 1024 * 1024) + b'end'
-        pool = pipeline.Pool(1)
-        self.addCleanup(pool.shutdown)
         with open(path, 'wb') as f:
             restored = pipeline.restore_object(
-                pool, iter([zlib.compress(data)]), 'zlib', zlib, f.fileno(),
-                4096, True)
+                iter([zlib.compress(data)]), 'zlib', zlib, f.fileno(), 4096,
+                True)
         self.assertEqual(len(data), restored)
         with open(path, 'rb') as f:
             self.assertEqual(bytes(4096) + data, f.read())
@@ -284,9 +282,38 @@ class StreamTestCase(test.TestCase):
             yield zlib.compress(b'abc')[:5]
             raise OSError('object gone')
 
-        pool = pipeline.Pool(1)
-        self.addCleanup(pool.shutdown)
         path = os.path.join(self.useFixture(fixtures.TempDir()).path, 'v')
         with open(path, 'wb') as f:
-            self.assertRaises(OSError, pipeline.restore_object, pool,
-                              pieces(), 'zlib', zlib, f.fileno(), 0, False)
+            self.assertRaises(OSError, pipeline.restore_object, pieces(),
+                              'zlib', zlib, f.fileno(), 0, False)
+
+    def test_read_ahead_raises_the_producer_error(self):
+        def items():
+            yield 1
+            raise OSError('read failed')
+
+        ahead = pipeline.read_ahead(items())
+        self.assertEqual(1, next(ahead))
+        self.assertRaises(OSError, next, ahead)
+
+    def test_background_raises_the_error_of_its_function(self):
+        done = []
+
+        def write(item):
+            if item == 2:
+                raise OSError('write failed')
+            done.append(item)
+
+        background = pipeline.Background(write, depth=1)
+        background.put(1)
+        background.put(2)
+        # The failure surfaces at the latest when the writes are awaited.
+        self.assertRaises(OSError, lambda: [background.put(3),
+                                            background.close()])
+        self.assertEqual([1], done)
+
+    def test_background_abort_stops_its_thread(self):
+        background = pipeline.Background(lambda item: None)
+        background.put(1)
+        background.abort()
+        self.assertFalse(background._thread.is_alive())
