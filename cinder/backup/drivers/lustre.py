@@ -51,6 +51,10 @@ from cinder.volume.drivers import lustre_client
 
 LOG = logging.getLogger(__name__)
 
+# The default number of pipeline threads, one per CPU, stops here so that a
+# backup stays well under 1 GiB of memory on a large node.
+_MAX_DEFAULT_THREADS = 16
+
 lustrebackup_service_opts = [
     cfg.StrOpt('backup_lustre_share',
                help='Lustre fileset that holds backups: the client mount '
@@ -93,10 +97,10 @@ lustrebackup_service_opts = [
                help='Native threads of the backup pipeline: how many chunks '
                     'of a volume are read, hashed, compressed and written at '
                     'once, and how many threads hash and compress their '
-                    'pieces. 0 uses one per CPU. Each chunk in flight holds '
-                    'about 40 MiB, whatever backup_file_size is; 1 '
-                    'processes one chunk at a time, as the chunked driver '
-                    'does.'),
+                    'pieces. 0 uses one per CPU, at most %d. Each chunk in '
+                    'flight holds up to about 50 MiB, whatever '
+                    'backup_file_size is; 1 processes one chunk at a time, '
+                    'as the chunked driver does.' % _MAX_DEFAULT_THREADS),
 ]
 
 CONF = cfg.CONF
@@ -288,7 +292,8 @@ class LustreBackupDriver(posix.PosixBackupDriver):
         algorithm = CONF.backup_compression_algorithm.lower()
         self._run = pipeline.BackupRun(
             _Store(self, container, object_meta['prefix']), self._reader,
-            CONF.backup_lustre_threads or os.cpu_count() or 1,
+            CONF.backup_lustre_threads or
+            min(os.cpu_count() or 1, _MAX_DEFAULT_THREADS),
             algorithm, self._compression_module(algorithm), _MIN_GAP,
             self._zero_sha)
         self._run.object_meta = object_meta
