@@ -452,15 +452,14 @@ class FaultTestCase(base.LustreFunctionalTestCase):
         self.override_config('backup_lustre_threads', 3)
         volume = self.create_volume(vtype=self.thin)
         self.guest_write(volume, 0, 400 * MI, 0x51)
-        good = self.backup_record(volume)
-        with open(self.driver.local_path(volume), 'rb') as volume_file:
-            driver.backup(good, volume_file)
         backup = self.backup_record(volume)
 
         def back_up():
             with open(self.driver.local_path(volume), 'rb') as volume_file:
                 driver.backup(backup, volume_file)
-        # Once the first chunk of the backup is stored.
+        # Once the first chunk of the backup is stored.  (The child is
+        # forked before this process starts eventlet's native thread pool,
+        # which a forked child could not use.)
         container = os.path.join(driver.backup_path,
                                  driver.update_container_name(backup, None))
         self.kill_when(self.in_child(back_up), lambda: os.path.isdir(
@@ -470,19 +469,25 @@ class FaultTestCase(base.LustreFunctionalTestCase):
             driver.delete_object(container, name)
         self.assertEqual([], os.listdir(container)
                          if os.path.isdir(container) else [])
-        # The next backup works, and the last good one restores.
-        following = self.backup_record(volume)
+        # The next backups work, a full one and an incremental one on it,
+        # and the last one restores the volume.
+        full = self.backup_record(volume)
         with open(self.driver.local_path(volume), 'rb') as volume_file:
-            driver.backup(following, volume_file)
+            driver.backup(full, volume_file)
+        last = self.backup_record(volume)
+        last.parent_id = full.id
+        last.save()
+        with open(self.driver.local_path(volume), 'rb') as volume_file:
+            driver.backup(last, volume_file)
         restored = os.path.join(self.tmp, 'restored')
-        good.status = 'restoring'
-        good.save()
+        last.status = 'restoring'
+        last.save()
         with open(restored, 'wb') as volume_file:
-            driver.restore(good, volume.id, volume_file, True)
+            driver.restore(last, volume.id, volume_file, True)
         self.assertEqual(self.file_digest(self.driver.local_path(volume)),
                          self.file_digest(restored))
         os.unlink(restored)
-        for done in (good, following):
+        for done in (last, full):
             driver.delete_backup(done)
         self.record('service killed while backing up', volume,
                     keep=(volume,))
