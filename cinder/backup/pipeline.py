@@ -29,11 +29,16 @@ at once on native threads and hands the finished objects and hashes back,
 in volume order, for Cinder's metadata.  Each chunk is processed as a
 stream of pieces of at most :data:`PIECE_SIZE`:
 
-* read with ``pread`` (holes skipped with SEEK_DATA/SEEK_HOLE);
+* read ahead with ``pread`` on a thread of its own (holes skipped with
+  SEEK_DATA/SEEK_HOLE);
 * SHA-256 of its blocks on the pool;
 * all-zero blocks cut out of full backups (gaps under ``min_gap`` stay);
 * compressed (zlib and bz2 as one stream per object, zstd as one frame
-  per piece, on the pool), MD5 and written, in order, per object.
+  per piece, on the pool) and MD5, in order, on the chunk's thread;
+* written behind, on a thread per object.
+
+Restores stream each object: read and decompressed ahead on one thread,
+written on the caller's.
 
 Objects are written under a temporary name and renamed to Cinder's
 ``<prefix>-NNNNN`` in volume order, because how many objects a chunk

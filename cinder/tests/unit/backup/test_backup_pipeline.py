@@ -133,12 +133,17 @@ class BackupRunTestCase(test.TestCase):
                              md5)
             self.assertEqual('none', algorithm)
 
-    def test_window_is_bounded(self):
-        self.make_file(4)
+    def held_run(self, threads, chunks=3):
+        """A run of ``chunks`` jobs whose first writer waits for release."""
+        self.make_file(chunks)
         release = threading.Event()
         self.store.hold['p-part00001'] = release
-        run = self.run_for(2)
-        self.submit_all(run, 3)
+        run = self.run_for(threads)
+        self.submit_all(run, chunks)
+        return run, release
+
+    def test_window_is_bounded(self):
+        run, release = self.held_run(2)
         self.assertFalse(run.has_room())
         self.assertEqual([], list(run.finished()))
         release.set()
@@ -162,11 +167,7 @@ class BackupRunTestCase(test.TestCase):
         self.assertEqual(['p-part00001-000'], list(self.store.objects))
 
     def test_cancel_stops_the_jobs_and_removes_their_objects(self):
-        self.make_file(3)
-        release = threading.Event()
-        self.store.hold['p-part00001'] = release
-        run = self.run_for(1)
-        self.submit_all(run, 3)
+        run, release = self.held_run(1)
         run.cancelled.set()
         release.set()
         run.wait_all()
