@@ -360,9 +360,15 @@ class FaultTestCase(base.LustreFunctionalTestCase):
             time.sleep(0.01)
 
     def kill_when(self, pid, happened):
-        """Kill a child's process group as soon as ``happened()``."""
-        self.wait_for(happened)
-        os.killpg(pid, signal.SIGKILL)
+        """Kill a child's process group as soon as ``happened()``.
+
+        If it never happens, the child is killed all the same: a child left
+        running would hold the test runner's output open.
+        """
+        try:
+            self.wait_for(happened)
+        finally:
+            os.killpg(pid, signal.SIGKILL)
         self.assertKilled(pid)
 
     def writing(self, volume, share=base.SHARE1):
