@@ -81,7 +81,10 @@ class Worker(object):
         from cinder.backup.drivers import lustre  # noqa: F401
         from cinder.backup.drivers import nfs  # noqa: F401
         from cinder.backup.drivers import posix  # noqa: F401
-        if driver == 'lustre':
+        if driver in ('lustre', 'lustre1'):
+            # lustre1: the same driver, its pipeline limited to one thread.
+            CONF.set_override('backup_lustre_threads',
+                              1 if driver == 'lustre1' else 0)
             CONF.set_override('backup_lustre_share',
                               paths['backup_lustre_share'])
             CONF.set_override('backup_lustre_mount_point_base',
@@ -124,6 +127,7 @@ class Worker(object):
         if compression:
             CONF.set_override('backup_compression_algorithm', compression)
         cls = {'lustre': lustre.LustreBackupDriver,
+               'lustre1': lustre.LustreBackupDriver,
                'nfs': nfs.NFSBackupDriver,
                'posix': posix.PosixBackupDriver}[self.kind]
         driver = cls(self.ctx)

@@ -31,6 +31,8 @@ the machine cannot run the benchmark.  Targets missed do not count.
 """
 
 import argparse
+from concurrent import futures
+import hashlib
 import json
 import os
 import shutil
@@ -52,7 +54,8 @@ SECTIONS = ('create', 'stats', 'clone', 'backup')
 LUSTRE_HOST = '%s@lustre#%s%s' % (cinderenv.HOST, cinderenv.FSNAME,
                                   cinderenv.VOLUME_FILESET)
 NFS_HOST = '%s@nfs' % cinderenv.HOST
-DRIVER_NAMES = {'lustre': 'Lustre', 'posix': 'Posix', 'nfs': 'NFS'}
+DRIVER_NAMES = {'lustre': 'Lustre', 'lustre1': 'Lustre 1-thread',
+                'posix': 'Posix', 'nfs': 'NFS'}
 
 
 def rotate(items, rnd):
@@ -510,59 +513,10 @@ class Bench(object):
     # 4. and 5. Backup and restore, peak memory
 
     def section_backup(self):
-        res = self.results
-        runs = self.args.runs
         size = self.args.backup_gib
-        sparse_mib = self.args.sparse_data_mib or size * 1024 // 8
-        sparse_count = max(1, sparse_mib // 8)
-        sparse_stride = size * 1024 // sparse_count
-        from cinder.backup.drivers import posix
-        chunk = posix.BACKUP_FILE_SIZE
-        res.section('backup', '4. Backup and restore of a %d GiB volume '
-                    '(throughput of the volume size)' % size, [
-                        'Every driver with Cinder\'s defaults: '
-                        'backup_file_size %d (%.2f GiB), '
-                        'backup_sha_block_size_bytes 32768; one backup '
-                        'process per driver, run as cinder-backup runs '
-                        '(eventlet), the driver built per operation; '
-                        'restores into a new volume file opened "wb", as '
-                        'the backup manager does.' % (chunk, chunk / GIB),
-                        'full: %d GiB of random data; sparse: %d random '
-                        '8 MiB extents, one every %d MiB (%d MiB of data). '
-                        'zstd: python-zstd, level 3, threads auto.' % (
-                            size, sparse_count, sparse_stride,
-                            sparse_count * 8),
-                        'Copy limit: backup = cp --sparse=always of the '
-                        'volume file to the same filesystem; restore = cp '
-                        '--sparse=always of that copy to a new file, then '
-                        'fsync (the chunked restore fsyncs every object).',
-                        'Lustre, Posix, NFS: LustreBackupDriver, '
-                        'PosixBackupDriver and NFSBackupDriver (over the '
-                        'mount.nfs shim). Lustre restores of round 1 '
-                        '(compression none) are checked bit for bit (cmp) '
-                        'against their volume.',
-                        'Cells with a target (Lustre full/none, Lustre and '
-                        'Posix sparse) run every round; the others run in '
-                        'round 1, then in later rounds only as far as the '
-                        'time budget (--budget) allows: see n.'])
-        res.section('memory', '5. Peak memory (max RSS) of the backup '
-                    'process', [
-                        'Peak RSS of each operation: the backup process '
-                        'trims its heap (malloc_trim) and resets its peak '
-                        '(/proc/self/clear_refs) before the operation and '
-                        'reads ru_maxrss after it. The peak includes what '
-                        'an idle backup process holds (its start RSS, in '
-                        'the JSON: about 110-130 MiB).'])
+        self.backup_notes(size)
         self.env.check_space(5 * size * GIB, 'the backup section')
-        volumes = {}
-        for name, extent, stride, count in (
-                ('full', 64 * MIB, 64 * MIB, size * 16),
-                ('sparse', 8 * MIB, sparse_stride * MIB, sparse_count)):
-            volume = self.new_volume(size)
-            cinderenv.created(volume, self.lustre.create_volume(volume))
-            path = self.lustre.local_path(volume)
-            write_extents(path, extent, stride, count)
-            volumes[name] = (volume, path)
+        volumes = self.backup_volumes(size)
         target = self.new_volume(size)
         cinderenv.created(target, self.lustre.create_volume(target))
         target_path = self.lustre.local_path(target)
@@ -574,6 +528,97 @@ class Bench(object):
                                         self.args.profile)
         kinds = list(DRIVER_NAMES)
         compressions = ('none', 'zstd')
+        self.backup_figures(size, volumes, kinds, compressions)
+        self.backup_rounds(volumes, kinds, compressions,
+                           (target, target_path))
+        for worker in self.workers.values():
+            worker.stop()
+        self.workers = {}
+        for vol, (volume, _path) in volumes.items():
+            self.drop_volume(self.lustre, volume)
+        self.drop_volume(self.lustre, target)
+        self.env.trim()
+        self.backup_ratios(volumes, compressions, kinds)
+        self.backup_targets()
+
+    def backup_notes(self, size):
+        sparse_count, sparse_stride = self.sparse_layout(size)
+        from cinder.backup.drivers import posix
+        chunk = posix.BACKUP_FILE_SIZE
+        self.results.section('backup', '4. Backup and restore of a %d GiB '
+                             'volume (throughput of the volume size)' % size, [
+                                 'Every driver with Cinder\'s defaults: '
+                                 'backup_file_size %d (%.2f GiB), '
+                                 'backup_sha_block_size_bytes 32768; one '
+                                 'backup process per driver, run as '
+                                 'cinder-backup runs (eventlet), the driver '
+                                 'built per operation; restores into a new '
+                                 'volume file opened "wb", as the backup '
+                                 'manager does.' % (chunk, chunk / GIB),
+                                 'full: %d GiB of random data; sparse: %d '
+                                 'random 8 MiB extents, one every %d MiB (%d '
+                                 'MiB of data). zstd: python-zstd, level 3, '
+                                 'threads auto.' % (size, sparse_count,
+                                                    sparse_stride,
+                                                    sparse_count * 8),
+                                 'Copy limit: backup = cp --sparse=always of '
+                                 'the volume file to the same filesystem; '
+                                 'restore = cp --sparse=always of that copy '
+                                 'to a new file, then fsync (the chunked '
+                                 'restore fsyncs every object).',
+                                 'Hashing limit: what the chunked format '
+                                 'costs in CPU, SHA-256 of every 32 KiB block '
+                                 'plus MD5 of every byte of the volume, from '
+                                 'memory, spread over all %d cores, no I/O.'
+                                 % (os.cpu_count() or 1),
+                                 'Lustre, Lustre 1-thread, Posix, NFS: '
+                                 'LustreBackupDriver (backup_lustre_threads '
+                                 '0, one per core, and 1), PosixBackupDriver '
+                                 'and NFSBackupDriver (over the mount.nfs '
+                                 'shim). Lustre restores of round 1 '
+                                 '(compression none) are checked bit for bit '
+                                 '(cmp) against their volume.',
+                                 'Cells with a target (Lustre and Posix, full '
+                                 'and sparse) run every round; the '
+                                 'others run in round 1, then in later rounds '
+                                 'only as far as the time budget (--budget) '
+                                 'allows: see n.'])
+        self.results.section('memory', '5. Peak memory (max RSS) of the '
+                             'backup process', [
+                                 'Peak RSS of each operation: the backup '
+                                 'process trims its heap (malloc_trim) and '
+                                 'resets its peak (/proc/self/clear_refs) '
+                                 'before the operation and reads ru_maxrss '
+                                 'after it. The peak includes what an idle '
+                                 'backup process holds (its start RSS, in the '
+                                 'JSON: about 110-130 MiB).'])
+
+    def sparse_layout(self, size):
+        """(extents, stride in MiB) of the sparse volume."""
+        sparse_mib = self.args.sparse_data_mib or size * 1024 // 8
+        count = max(1, sparse_mib // 8)
+        return count, size * 1024 // count
+
+    def backup_volumes(self, size):
+        sparse_count, sparse_stride = self.sparse_layout(size)
+        volumes = {}
+        for name, extent, stride, count in (
+                ('full', 64 * MIB, 64 * MIB, size * 16),
+                ('sparse', 8 * MIB, sparse_stride * MIB, sparse_count)):
+            volume = self.new_volume(size)
+            cinderenv.created(volume, self.lustre.create_volume(volume))
+            path = self.lustre.local_path(volume)
+            write_extents(path, extent, stride, count)
+            volumes[name] = (volume, path)
+        return volumes
+
+    def backup_figures(self, size, volumes, kinds, compressions):
+        res = self.results
+        res.figure('backup.full.hash', 'backup', 'hashing limit, full',
+                   size=size * GIB)
+        res.figure('mem.limit', 'memory', 'peak RSS target', unit='MiB')
+        res.figure('mem.peak.lustre', 'memory', 'Lustre, highest peak',
+                   unit='MiB')
         for vol in volumes:
             for op in ('backup', 'restore'):
                 res.figure('%s.%s.copy' % (op, vol), 'backup',
@@ -589,37 +634,28 @@ class Bench(object):
                                    'memory', '%s %s %s/%s' % (
                                        DRIVER_NAMES[kind], op, vol, comp),
                                    unit='MiB')
-        # Cells with a target, or a target's denominator, run every round;
-        # the others run in round 1 and then as the time budget allows, in
-        # this order.
-        primary = [('full', 'none', 'lustre'), ('sparse', 'none', 'lustre'),
-                   ('sparse', 'none', 'posix'), ('sparse', 'zstd', 'lustre'),
-                   ('sparse', 'zstd', 'posix')]
-        secondary = [('full', 'none', 'posix'), ('full', 'zstd', 'lustre'),
-                     ('full', 'none', 'nfs'), ('full', 'zstd', 'posix'),
-                     ('sparse', 'none', 'nfs'), ('sparse', 'zstd', 'nfs'),
-                     ('full', 'zstd', 'nfs')]
+
+    # Cells with a target, or a target's denominator, run every round; the
+    # others run in round 1 and then as the time budget allows, in this
+    # order.
+    PRIMARY_CELLS = [('full', 'none', 'lustre'), ('full', 'none', 'posix'),
+                     ('full', 'zstd', 'lustre'), ('full', 'zstd', 'posix'),
+                     ('sparse', 'none', 'lustre'), ('sparse', 'none', 'posix'),
+                     ('sparse', 'zstd', 'lustre'), ('sparse', 'zstd', 'posix')]
+    SECONDARY_CELLS = [('full', 'none', 'lustre1'),
+                       ('full', 'zstd', 'lustre1'), ('full', 'none', 'nfs'),
+                       ('sparse', 'none', 'nfs'),
+                       ('sparse', 'zstd', 'nfs'), ('full', 'zstd', 'nfs'),
+                       ('sparse', 'none', 'lustre1'),
+                       ('sparse', 'zstd', 'lustre1')]
+
+    def backup_rounds(self, volumes, kinds, compressions, target):
+        runs = self.args.runs
         cost = {}
         self.failed_cells = set()
         for rnd in range(runs):
-            cells = list(primary)
-            if rnd == 0:
-                cells += secondary
-            else:
-                left = self.deadline - self.args.reserve - time.monotonic()
-                need = (runs - rnd) * (sum(cost.get(c, 0) for c in primary) +
-                                       sum(cost.get(('copy', v), 0)
-                                           for v in volumes))
-                slack = left - need
-                for cell in secondary:
-                    if cost.get(cell, 0) <= slack:
-                        cells.append(cell)
-                        slack -= cost.get(cell, 0)
-                skipped = [c for c in secondary if c not in cells]
-                if skipped:
-                    self.log('backup: round %d skips %d cells to stay '
-                             'within the time budget' % (rnd + 1,
-                                                         len(skipped)))
+            cells = self.backup_cells(rnd, cost, volumes)
+            self.hashing_limit(rnd, runs)
             for vol, (volume, path) in volumes.items():
                 start = time.monotonic()
                 self.copy_limit(vol, path, rnd, runs)
@@ -630,17 +666,60 @@ class Bench(object):
                         if cell not in cells or cell in self.failed_cells:
                             continue
                         start = time.monotonic()
-                        self.backup_cell(cell, volume, path, target,
-                                         target_path, rnd, runs)
+                        self.backup_cell(cell, volume, path, target[0],
+                                         target[1], rnd, runs)
                         cost[cell] = time.monotonic() - start
-        for worker in self.workers.values():
-            worker.stop()
-        self.workers = {}
-        for vol, (volume, _path) in volumes.items():
-            self.drop_volume(self.lustre, volume)
-        self.drop_volume(self.lustre, target)
-        self.env.trim()
-        self.backup_ratios(volumes, compressions, kinds)
+            self.results.figures['mem.limit'].add(rnd, 1024)
+            peaks = [fig.samples[rnd] for key, fig in
+                     self.results.figures.items()
+                     if key.startswith('mem.') and key.endswith('.lustre')
+                     and rnd in fig.samples]
+            if peaks:
+                self.results.figures['mem.peak.lustre'].add(rnd, max(peaks))
+
+    def backup_cells(self, rnd, cost, volumes):
+        """The cells of round ``rnd``, within the time budget."""
+        runs = self.args.runs
+        cells = list(self.PRIMARY_CELLS)
+        if rnd == 0:
+            return cells + self.SECONDARY_CELLS
+        left = self.deadline - self.args.reserve - time.monotonic()
+        need = (runs - rnd) * (sum(cost.get(c, 0) for c in cells) +
+                               sum(cost.get(('copy', v), 0)
+                                   for v in volumes))
+        slack = left - need
+        for cell in self.SECONDARY_CELLS:
+            if cost.get(cell, 0) <= slack:
+                cells.append(cell)
+                slack -= cost.get(cell, 0)
+        skipped = len(self.PRIMARY_CELLS + self.SECONDARY_CELLS) - len(cells)
+        if skipped:
+            self.log('backup: round %d skips %d cells to stay within the '
+                     'time budget' % (rnd + 1, skipped))
+        return cells
+
+    def hashing_limit(self, rnd, runs):
+        """Time to hash the volume as the chunked format asks, no I/O."""
+        size = self.args.backup_gib * GIB
+        data = os.urandom(64 * MIB)
+        threads = os.cpu_count() or 1
+        parts = size // len(data)
+
+        def work(index):
+            view = memoryview(data)
+            for _ in range(index, parts, threads):
+                for pos in range(0, len(view), 32 * 1024):
+                    hashlib.sha256(view[pos:pos + 32 * 1024]).digest()
+                hashlib.md5(data, usedforsecurity=False).digest()
+
+        def all_cores():
+            with futures.ThreadPoolExecutor(threads) as pool:
+                list(pool.map(work, range(threads)))
+
+        seconds, _out = self.timed(all_cores)
+        self.results.figures['backup.full.hash'].add(rnd, seconds)
+        self.progress('backup', rnd, runs, 'hashing limit, full', seconds,
+                      self.rate(seconds, size))
 
     def copy_limit(self, vol, path, rnd, runs):
         res = self.results
@@ -744,13 +823,32 @@ class Bench(object):
                                           comp),
                                       key + '.lustre', key + '.' + other,
                                       speed=True, chart=other == 'posix')
-        for op in ('backup', 'restore'):
-            ratio = '%s.full.none.lustre.copy' % op
+        res.ratio('backup.full.none.lustre.hash', 'backup',
+                  'Lustre backup full/none vs hashing limit (speed)',
+                  'backup.full.none.lustre', 'backup.full.hash', speed=True)
+        res.ratio('mem.peak.lustre.limit', 'memory',
+                  'Lustre highest peak RSS vs 1 GiB', 'mem.peak.lustre',
+                  'mem.limit', chart=False)
+
+    def backup_targets(self):
+        res = self.results
+        for key, label, ratio, op, threshold in (
+                ('backup-full', 'Backup, full, none: >= 2x '
+                 'PosixBackupDriver', 'backup.full.none.vs.posix', '>=', 2),
+                ('backup-full-hash', 'Backup, full, none: >= 0.8x the '
+                 'hashing limit', 'backup.full.none.lustre.hash', '>=', 0.8),
+                ('backup-full-zstd', 'Backup, full, zstd: >= 1.8x '
+                 'PosixBackupDriver', 'backup.full.zstd.vs.posix', '>=', 1.8),
+                ('restore-full', 'Restore, full, none: >= 0.9x the copy '
+                 'limit', 'restore.full.none.lustre.copy', '>=', 0.9),
+                ('restore-full-zstd', 'Restore, full, zstd: >= 0.9x the copy '
+                 'limit', 'restore.full.zstd.lustre.copy', '>=', 0.9),
+                ('memory', 'Peak RSS of every Lustre backup and restore: '
+                 '<= 1 GiB', 'mem.peak.lustre.limit', '<=', 1.0)):
             if ratio in res.ratios:
-                res.target('%s-full' % op, '%s, full volume, none: >= 0.5x '
-                           'the copy limit' % op.capitalize(), ratio, '>=',
-                           0.5)
-            for comp in compressions:
+                res.target(key, label, ratio, op, threshold)
+        for op in ('backup', 'restore'):
+            for comp in ('none', 'zstd'):
                 ratio = '%s.sparse.%s.vs.posix' % (op, comp)
                 if ratio in res.ratios:
                     res.target('%s-sparse-%s' % (op, comp),

@@ -27,8 +27,8 @@ zero block, so the SHA-256 file stays complete and incremental backups work
 as with the POSIX driver; its backups restore unchanged.
 """
 
-import errno
 import hashlib
+import importlib
 import os
 import stat
 import time
@@ -37,21 +37,23 @@ from os_brick import exception as brick_exception
 from oslo_concurrency import processutils as putils
 from oslo_config import cfg
 from oslo_log import log as logging
-from oslo_service import loopingcall
 from oslo_utils import units
 
 from cinder.backup.drivers import posix
+from cinder.backup import pipeline
 from cinder import coordination
 from cinder import exception
 from cinder.i18n import _
 from cinder import interface
-from cinder import objects
 from cinder.objects import fields
 from cinder import utils
 from cinder.volume.drivers import lustre_client
-from cinder.volume import volume_utils
 
 LOG = logging.getLogger(__name__)
+
+# The default number of pipeline threads, one per CPU, stops here so that a
+# backup stays well under 1 GiB of memory on a large node.
+_MAX_DEFAULT_THREADS = 16
 
 lustrebackup_service_opts = [
     cfg.StrOpt('backup_lustre_share',
@@ -89,6 +91,16 @@ lustrebackup_service_opts = [
                help='OST pool that backup chunk files are allocated from '
                     '(lctl pool_list shows the pools); by default, any '
                     'OST.'),
+    cfg.IntOpt('backup_lustre_threads',
+               default=0,
+               min=0,
+               help='Native threads of the backup pipeline: how many chunks '
+                    'of a volume are read, hashed, compressed and written at '
+                    'once, and how many threads hash and compress their '
+                    'pieces. 0 uses one per CPU, at most %d. Each chunk in '
+                    'flight holds up to about 50 MiB, whatever '
+                    'backup_file_size is; 1 processes one chunk at a time, '
+                    'as the chunked driver does.' % _MAX_DEFAULT_THREADS),
 ]
 
 CONF = cfg.CONF
@@ -99,27 +111,23 @@ CONF.register_opts(lustrebackup_service_opts)
 _MIN_GAP = 8 * units.Mi
 
 
-def _extents(fd, start, end):
-    """Yield the (offset, end) ranges of [start, end) that may hold data.
+class _Store(object):
+    """The objects of one backup, as the pipeline's threads write them."""
 
-    Holes of a sparse file are skipped with SEEK_DATA/SEEK_HOLE.  Where
-    the filesystem or device cannot tell (Lustre before 2.14 reports every
-    byte as data), the whole range is data.
-    """
-    pos = start
-    while pos < end:
-        try:
-            data = os.lseek(fd, pos, os.SEEK_DATA)
-        except OSError as exc:
-            if exc.errno == errno.ENXIO:  # only a hole up to the end
-                return
-            yield pos, end
-            return
-        if data >= end:
-            return
-        hole = min(os.lseek(fd, data, os.SEEK_HOLE), end)
-        yield data, hole
-        pos = hole
+    def __init__(self, driver, container, prefix):
+        self.driver = driver
+        self.container = container
+        self.prefix = prefix
+
+    def open_object(self, name):
+        return self.driver.get_object_writer(self.container, name)
+
+    def remove_object(self, name):
+        self.driver.delete_object(self.container, name)
+
+    def rename_object(self, old, new):
+        directory = os.path.join(self.driver.backup_path, self.container)
+        os.rename(os.path.join(directory, old), os.path.join(directory, new))
 
 
 @interface.backupdriver
@@ -253,6 +261,116 @@ class LustreBackupDriver(posix.PosixBackupDriver):
                              'err': (exc.stderr or str(exc)).strip()})
 
     # Backup
+    #
+    # ChunkedBackupDriver.backup runs as it is.  It is handed a
+    # pipeline.Source, whose chunks are ranges of the volume not read yet;
+    # the hooks below pass them to a pipeline.BackupRun, which reads,
+    # hashes, compresses and writes several of them at once, and hand its
+    # objects and hashes back to Cinder's metadata in volume order.
+
+    def backup(self, backup, volume_file, backup_metadata=True):
+        """Back up a volume through the parallel pipeline.
+
+        Holes are never read; all-zero blocks are neither compressed nor
+        stored, in full backups.  An incremental backup stores the blocks
+        whose SHA-256 differs from its parent's, zeros included, exactly as
+        the chunked driver does.
+        """
+        self._reader = pipeline.Reader(volume_file, self.sha_block_size_bytes)
+        self._full = not backup.parent_id
+        self._run = None
+        try:
+            super().backup(backup, pipeline.Source(volume_file),
+                           backup_metadata)
+        finally:
+            self._stop_run()
+
+    def _prepare_backup(self, backup):
+        """Start the pipeline for the backup's container and prefix."""
+        prepared = super()._prepare_backup(backup)
+        object_meta, object_sha256, _extra, container, _size = prepared
+        algorithm = CONF.backup_compression_algorithm.lower()
+        self._run = pipeline.BackupRun(
+            _Store(self, container, object_meta['prefix']), self._reader,
+            CONF.backup_lustre_threads or
+            min(os.cpu_count() or 1, _MAX_DEFAULT_THREADS),
+            algorithm, self._compression_module(algorithm), _MIN_GAP,
+            self._zero_sha)
+        self._run.object_meta = object_meta
+        self._run.sha256s = object_sha256['sha256s']
+        return prepared
+
+    @staticmethod
+    def _compression_module(algorithm):
+        """The module that compresses, or None; Cinder's names apply."""
+        if algorithm in ('none', 'off', 'no'):
+            return None
+        names = {'zlib': 'zlib', 'gzip': 'zlib', 'bz2': 'bz2',
+                 'bzip2': 'bz2', 'zstd': 'zstd'}
+        return importlib.import_module(names[algorithm])
+
+    def _calculate_sha(self, data):
+        """Hash a chunk: on the pool for an incremental backup.
+
+        A full backup's chunk is hashed by its job, while it is stored:
+        the digests join the SHA-256 list when the job is handed back.
+        """
+        if not isinstance(data, pipeline.Chunk):
+            return super()._calculate_sha(data)
+        if self._full:
+            return []
+        return self._run.hash_chunk(data)
+
+    def _backup_chunk(self, backup, container, data, data_offset,
+                      object_meta, extra_metadata):
+        """Queue a chunk (or a changed extent) for the pipeline."""
+        if not isinstance(data, pipeline.Chunk):
+            return super()._backup_chunk(backup, container, data,
+                                         data_offset, object_meta,
+                                         extra_metadata)
+        while not self._run.has_room():
+            utils.tpool_wrap(self._run.wait_for_room)()
+            self._commit(wait=False)
+        self._run.submit(data, self._full)
+        self._commit(wait=False)
+        utils.cooperative_yield()
+
+    def _commit(self, wait):
+        """Name the objects of the finished jobs, in volume order."""
+        run = self._run
+        meta = run.object_meta
+        for job in run.finished(wait=wait):
+            for temp, offset, length, algorithm, md5 in job.objects:
+                name = '%s-%05d' % (meta['prefix'], meta['id'])
+                run.store.rename_object(temp, name)
+                meta['list'].append({name: {'offset': offset,
+                                            'length': length,
+                                            'compression': algorithm,
+                                            'md5': md5}})
+                meta['id'] += 1
+            run.sha256s.extend(job.shas)
+
+    def _finalize_backup(self, backup, container, object_meta,
+                         object_sha256):
+        """Wait for the pipeline, then write Cinder's metadata."""
+        if self._run is not None:
+            utils.tpool_wrap(self._run.wait_all)()
+            self._commit(wait=True)
+        super()._finalize_backup(backup, container, object_meta,
+                                 object_sha256)
+
+    def _stop_run(self):
+        run, self._run = getattr(self, '_run', None), None
+        if run is not None:
+            utils.tpool_wrap(run.abort)()
+
+    def delete_backup(self, backup):
+        """Delete a backup, first stopping its pipeline if it is running.
+
+        Cinder's backup loop calls this when the backup is cancelled.
+        """
+        self._stop_run()
+        super().delete_backup(backup)
 
     def _zero_sha(self, length):
         if length not in self._zero_shas:
@@ -260,190 +378,16 @@ class LustreBackupDriver(posix.PosixBackupDriver):
                 bytes(length)).hexdigest()
         return self._zero_shas[length]
 
-    def _read(self, volume_file, fd, start, end):
-        """Read what may hold data in [start, end), skipping holes.
-
-        :returns: a list of (offset, buffer), block-aligned
-        """
-        if fd is None:
-            ranges = [(start, end)]
-        else:
-            block_size = self.sha_block_size_bytes
-            ranges = []
-            for data_start, data_end in _extents(fd, start, end):
-                first = data_start - (data_start - start) % block_size
-                last = min(end, data_end + (start - data_end) % block_size)
-                if ranges and first <= ranges[-1][1]:
-                    ranges[-1] = (ranges[-1][0], last)
-                else:
-                    ranges.append((first, last))
-        reads = []
-        for first, last in ranges:
-            volume_file.seek(first)
-            reads.append((first, memoryview(volume_file.read(last - first))))
-        return reads
-
-    def _blocks(self, reads, start, end):
-        """The SHA blocks of [start, end): their bytes, or None for zeros."""
-        block_size = self.sha_block_size_bytes
-        nonzero = {}
-        for first, buf in reads:
-            for pos in range(0, len(buf), block_size):
-                block = buf[pos:pos + block_size]
-                if not volume_utils.is_all_zero(block):
-                    nonzero[first + pos] = block
-        return [nonzero.get(offset)
-                for offset in range(start, end, block_size)]
-
-    def _hash_blocks(self, blocks, start, end):
-        block_size = self.sha_block_size_bytes
-        return [hashlib.sha256(block).hexdigest() if block is not None
-                else self._zero_sha(min(block_size,
-                                        end - start - i * block_size))
-                for i, block in enumerate(blocks)]
-
-    def _runs(self, start, end, count, store):
-        """Merge the blocks to store into (start, end) ranges of bytes.
-
-        ``store(i)`` says whether block ``i`` must be stored.  Gaps shorter
-        than _MIN_GAP stay inside a range, so that scattered data does not
-        become a multitude of tiny objects.
-        """
-        block_size = self.sha_block_size_bytes
-        runs = []
-        for index in range(count):
-            if not store(index):
-                continue
-            block_start = start + index * block_size
-            block_end = min(end, block_start + block_size)
-            if runs and block_start - runs[-1][1] < _MIN_GAP:
-                runs[-1] = (runs[-1][0], block_end)
-            else:
-                runs.append((block_start, block_end))
-        return runs
-
-    @staticmethod
-    def _bytes(reads, start, end):
-        """The bytes of [start, end): what was read, zeros elsewhere.
-
-        Always ``bytes``: some compressors (zstd) refuse a memoryview.  A
-        range that is a whole read buffer is returned without a copy.
-        """
-        for first, buf in reads:
-            if first == start and end == first + len(buf):
-                return bytes(buf.obj)
-            if first <= start and end <= first + len(buf):
-                return bytes(buf[start - first:end - first])
-        pieces = []
-        pos = start
-        for first, buf in reads:
-            low, high = max(pos, first), min(end, first + len(buf))
-            if low < high:
-                pieces += [bytes(low - pos), buf[low - first:high - first]]
-                pos = high
-        pieces.append(bytes(end - pos))
-        return b''.join(pieces)
-
-    def backup(self, backup, volume_file, backup_metadata=True):
-        """Back up a volume, reading and storing only its data.
-
-        Holes are never read; all-zero blocks are neither compressed nor
-        stored, in full backups.  An incremental backup stores the blocks
-        whose SHA-256 differs from its parent's, zeros included, exactly as
-        the chunked driver does.
-        """
-        if self.chunk_size_bytes % self.sha_block_size_bytes:
-            raise exception.InvalidBackup(
-                reason=_('Chunk size is not multiple of block size for '
-                         'creating hash.'))
-        parent_shas = None
-        if backup.parent_id:
-            parent = objects.Backup.get_by_id(self.context, backup.parent_id)
-            shafile = self._read_sha256file(parent)
-            if shafile['chunk_size'] != self.sha_block_size_bytes:
-                raise exception.InvalidBackup(
-                    reason=_('Hash block size has changed since the last '
-                             'backup. New hash block size: %(new)s. Old '
-                             'hash block size: %(old)s. Do a full backup.')
-                    % {'old': shafile['chunk_size'],
-                       'new': self.sha_block_size_bytes})
-            if backup.size > parent.size:
-                raise exception.InvalidBackup(
-                    reason=_('Volume size increased since the last backup. '
-                             'Do a full backup.'))
-            parent_shas = shafile['sha256s']
-
-        (object_meta, object_sha256, extra_metadata, container,
-         volume_size_bytes) = self._prepare_backup(backup)
-        sha256_list = object_sha256['sha256s']
-        try:
-            fd = volume_file.fileno()
-        except (AttributeError, OSError, ValueError):
-            fd = None
-        volume_file.seek(0, os.SEEK_END)
-        size = volume_file.tell()
-        stored = 0
-        chunks = 0
-
-        def notify():
-            self._send_progress_notification(self.context, backup,
-                                             object_meta, stored,
-                                             volume_size_bytes)
-
-        timer = loopingcall.FixedIntervalLoopingCall(notify)
-        if self.enable_progress_timer:
-            timer.start(interval=self.backup_timer_interval)
-        try:
-            for start in range(0, size, self.chunk_size_bytes):
-                with backup.as_read_deleted():
-                    backup.refresh()
-                if backup.status in (fields.BackupStatus.DELETING,
-                                     fields.BackupStatus.DELETED):
-                    LOG.debug('Cancel the backup process of %s.', backup.id)
-                    self.delete_backup(backup)
-                    return
-                end = min(start + self.chunk_size_bytes, size)
-                reads = utils.tpool_wrap(self._read)(volume_file, fd,
-                                                     start, end)
-                blocks = utils.tpool_wrap(self._blocks)(reads, start, end)
-                shas = utils.tpool_wrap(self._hash_blocks)(blocks, start,
-                                                           end)
-                first = len(sha256_list)
-                sha256_list.extend(shas)
-                if parent_shas is None:
-                    def store(i):
-                        return blocks[i] is not None
-                else:
-                    def store(i):
-                        return (first + i >= len(parent_shas) or
-                                shas[i] != parent_shas[first + i])
-                for run_start, run_end in self._runs(start, end, len(blocks),
-                                                     store):
-                    self._backup_chunk(backup, container,
-                                       self._bytes(reads, run_start, run_end),
-                                       run_start, object_meta, extra_metadata)
-                chunks += 1
-                if chunks % self.data_block_num == 0:
-                    notify()
-                stored = end
-                utils.cooperative_yield()
-        finally:
-            timer.stop()
-        self._send_progress_end(self.context, backup, object_meta)
-        if backup_metadata:
-            try:
-                self._backup_metadata(backup, object_meta)
-            except Exception:
-                LOG.exception('Backup volume metadata failed.')
-                self.delete_backup(backup)
-                raise
-        self._finalize_backup(backup, container, object_meta, object_sha256)
-
     # Restore
 
     def _restore_v1(self, backup, volume_id, metadata, volume_file,
                     volume_is_new, requested_backup):
-        """Restore one backup of a chain, zeroing what it does not cover.
+        """Restore one backup of a chain, streaming each object.
+
+        Each object is read and decompressed on a thread of its own while
+        the caller's native thread writes it, a piece at a time, instead of
+        being held whole (twice, compressed and not) in memory.  A stream
+        without a file descriptor is restored by the chunked driver.
 
         A full backup made by this driver has no chunk for zero ranges.
         Restored onto a volume that may hold older data, those ranges are
@@ -453,8 +397,47 @@ class LustreBackupDriver(posix.PosixBackupDriver):
         if not backup.parent_id and not volume_is_new:
             self._zero_uncovered(volume_file, metadata['objects'],
                                  backup.size * units.Gi)
-        super()._restore_v1(backup, volume_id, metadata, volume_file,
-                            volume_is_new, requested_backup)
+        try:
+            fd = volume_file.fileno()
+        except (AttributeError, OSError, ValueError):
+            return super()._restore_v1(backup, volume_id, metadata,
+                                       volume_file, volume_is_new,
+                                       requested_backup)
+        volume_file.flush()
+        self._check_object_names(backup, metadata)
+        for item in metadata['objects']:
+            with requested_backup.as_read_deleted():
+                requested_backup.refresh()
+            if requested_backup.status != fields.BackupStatus.RESTORING:
+                raise exception.BackupRestoreCancel(back_id=backup.id,
+                                                    vol_id=volume_id)
+            (name, obj), = item.items()
+            utils.tpool_wrap(self._restore_object)(
+                backup, metadata, name, obj, fd, volume_is_new)
+            utils.cooperative_yield()
+
+    def _check_object_names(self, backup, metadata):
+        """The objects in the container must be those of the metadata."""
+        listed = set(self._generate_object_names(backup))
+        listed -= {self._metadata_filename(backup),
+                   self._sha256_filename(backup)}
+        recorded = {name for item in metadata['objects'] for name in item}
+        if listed != recorded:
+            raise exception.InvalidBackup(reason=_(
+                'restore_backup aborted, actual object list does not match '
+                'object list stored in metadata.'))
+
+    def _restore_object(self, backup, metadata, name, obj, fd,
+                        volume_is_new):
+        algorithm = (obj['compression'] or 'none').lower()
+        reader = self.get_object_reader(
+            backup['container'], name,
+            extra_metadata=metadata.get('extra_metadata'))
+        with reader:
+            pieces = iter(lambda: reader.read(pipeline.PIECE_SIZE), b'')
+            pipeline.restore_object(
+                pieces, algorithm, self._compression_module(algorithm),
+                fd, obj['offset'], volume_is_new)
 
     @staticmethod
     def _zero_uncovered(volume_file, objects_list, size):

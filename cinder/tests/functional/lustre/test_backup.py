@@ -32,6 +32,7 @@ from cinder.backup.drivers import lustre as lustre_backup
 from cinder import exception
 from cinder import objects
 from cinder.tests.functional.lustre import base
+from cinder.volume import volume_utils
 
 MI = units.Mi
 
@@ -46,7 +47,7 @@ class LustreBackupTestCase(base.LustreFunctionalTestCase):
                              os.path.join(self.tmp, 'backup_mount'))
         self.override_config('backup_file_size', 64 * MI)
         self.override_config('backup_compression_algorithm', 'none')
-        self.mock_object(lustre_backup.volume_utils,
+        self.mock_object(volume_utils,
                          'notify_about_backup_usage')
         self.thin = self.volume_type('thin', **{'provisioning:type': 'thin'})
         self.backup_driver = lustre_backup.LustreBackupDriver(self.context)
@@ -105,11 +106,12 @@ class LustreBackupTestCase(base.LustreFunctionalTestCase):
         return sum(obj['length'] for item in metadata['objects']
                    for obj in item.values())
 
-    @ddt.data(('raw', 'none'), ('qcow2', 'none'), ('raw', 'zstd'),
-              ('qcow2', 'zlib'), ('raw', 'bz2'))
+    @ddt.data(('raw', 'none', 0), ('qcow2', 'none', 1), ('raw', 'zstd', 0),
+              ('qcow2', 'zlib', 3), ('raw', 'bz2', 2))
     @ddt.unpack
-    def test_full_backup_and_restore(self, fmt, compression):
+    def test_full_backup_and_restore(self, fmt, compression, threads):
         self.override_config('backup_compression_algorithm', compression)
+        self.override_config('backup_lustre_threads', threads)
         self.backup_driver = lustre_backup.LustreBackupDriver(self.context)
         self.driver = self.make_driver(lustre_qcow2_volumes=fmt == 'qcow2')
         volume = self.create_volume(size=2, vtype=self.thin)

@@ -26,6 +26,7 @@ process did die there.  Recovery is a new driver object, as after a
 restart.
 """
 
+import hashlib
 import json
 import os
 import signal
@@ -43,6 +44,7 @@ from cinder import objects
 from cinder.tests.functional.lustre import base
 from cinder.tests.functional.lustre_reliability import report
 from cinder.volume.drivers import lustre_client
+from cinder.volume import volume_utils
 
 MI = units.Mi
 FULL_SHARE_ERRORS = (putils.ProcessExecutionError,
@@ -116,9 +118,17 @@ class FaultTestCase(base.LustreFunctionalTestCase):
                              os.path.join(self.tmp, 'backup_mount'))
         self.override_config('backup_file_size', 64 * MI)
         self.override_config('backup_compression_algorithm', 'none')
-        self.mock_object(lustre_backup.volume_utils,
+        self.mock_object(volume_utils,
                          'notify_about_backup_usage')
         return lustre_backup.LustreBackupDriver(self.context)
+
+    @staticmethod
+    def file_digest(path):
+        digest = hashlib.sha256()
+        with open(path, 'rb') as f:
+            for piece in iter(lambda: f.read(4 * MI), b''):
+                digest.update(piece)
+        return digest.hexdigest()
 
     def backup_record(self, volume):
         backup = objects.Backup(context=self.context, volume_id=volume.id,
@@ -350,9 +360,15 @@ class FaultTestCase(base.LustreFunctionalTestCase):
             time.sleep(0.01)
 
     def kill_when(self, pid, happened):
-        """Kill a child's process group as soon as ``happened()``."""
-        self.wait_for(happened)
-        os.killpg(pid, signal.SIGKILL)
+        """Kill a child's process group as soon as ``happened()``.
+
+        If it never happens, the child is killed all the same: a child left
+        running would hold the test runner's output open.
+        """
+        try:
+            self.wait_for(happened)
+        finally:
+            os.killpg(pid, signal.SIGKILL)
         self.assertKilled(pid)
 
     def writing(self, volume, share=base.SHARE1):
@@ -438,6 +454,8 @@ class FaultTestCase(base.LustreFunctionalTestCase):
 
     def test_killed_while_backing_up(self):
         driver = self.backup_driver(base.BACKUP_SHARE)
+        # Several chunks in flight in the pipeline when the kill comes.
+        self.override_config('backup_lustre_threads', 3)
         volume = self.create_volume(vtype=self.thin)
         self.guest_write(volume, 0, 400 * MI, 0x51)
         backup = self.backup_record(volume)
@@ -445,7 +463,9 @@ class FaultTestCase(base.LustreFunctionalTestCase):
         def back_up():
             with open(self.driver.local_path(volume), 'rb') as volume_file:
                 driver.backup(backup, volume_file)
-        # Once the first chunk of the backup is stored.
+        # Once the first chunk of the backup is stored.  (The child is
+        # forked before this process starts eventlet's native thread pool,
+        # which a forked child could not use.)
         container = os.path.join(driver.backup_path,
                                  driver.update_container_name(backup, None))
         self.kill_when(self.in_child(back_up), lambda: os.path.isdir(
@@ -455,5 +475,25 @@ class FaultTestCase(base.LustreFunctionalTestCase):
             driver.delete_object(container, name)
         self.assertEqual([], os.listdir(container)
                          if os.path.isdir(container) else [])
+        # The next backups work, a full one and an incremental one on it,
+        # and the last one restores the volume.
+        full = self.backup_record(volume)
+        with open(self.driver.local_path(volume), 'rb') as volume_file:
+            driver.backup(full, volume_file)
+        last = self.backup_record(volume)
+        last.parent_id = full.id
+        last.save()
+        with open(self.driver.local_path(volume), 'rb') as volume_file:
+            driver.backup(last, volume_file)
+        restored = os.path.join(self.tmp, 'restored')
+        last.status = 'restoring'
+        last.save()
+        with open(restored, 'wb') as volume_file:
+            driver.restore(last, volume.id, volume_file, True)
+        self.assertEqual(self.file_digest(self.driver.local_path(volume)),
+                         self.file_digest(restored))
+        os.unlink(restored)
+        for done in (last, full):
+            driver.delete_backup(done)
         self.record('service killed while backing up', volume,
                     keep=(volume,))

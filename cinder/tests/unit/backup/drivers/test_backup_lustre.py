@@ -32,6 +32,7 @@ from oslo_utils import units
 
 from cinder.backup.drivers import lustre
 from cinder.backup.drivers import posix
+from cinder.backup import pipeline
 from cinder import context
 from cinder.db import api as db
 from cinder import exception
@@ -39,6 +40,7 @@ from cinder import objects
 from cinder.tests.unit import fake_constants as fake
 from cinder.tests.unit import test
 from cinder.volume.drivers import lustre_client
+from cinder.volume import volume_utils
 
 SHARE = '10.0.0.1@tcp:/lfs01/backup'
 BLOCK = 32 * units.Ki
@@ -65,7 +67,7 @@ class LustreBackupTestCase(test.TestCase):
             'rh', mount_point_base=os.path.join(self.tmp, 'mnt')
         ).get_mount_point(SHARE)
         os.makedirs(self.mount_point)
-        self.mock_object(lustre.volume_utils, 'notify_about_backup_usage')
+        self.mock_object(volume_utils, 'notify_about_backup_usage')
 
     def commands(self):
         return [c[0] for c in self.execute.call_args_list]
@@ -197,7 +199,8 @@ class LustreBackupSetupTestCase(LustreBackupTestCase):
                           'backup_lustre_mount_attempts',
                           'backup_lustre_stripe_count',
                           'backup_lustre_stripe_size',
-                          'backup_lustre_ost_pool'], names)
+                          'backup_lustre_ost_pool',
+                          'backup_lustre_threads'], names)
 
 
 @ddt.ddt
@@ -258,29 +261,6 @@ class LustreBackupContainerTestCase(LustreBackupTestCase):
         self.assertEqual([], self.commands())
 
 
-class RecordingFile(object):
-    """A volume file that records which byte ranges were read."""
-
-    def __init__(self, path, mode='rb'):
-        self.file = open(path, mode)
-        self.reads = []
-
-    def read(self, size=-1):
-        start = self.file.tell()
-        data = self.file.read(size)
-        self.reads.append((start, start + len(data)))
-        return data
-
-    def __getattr__(self, name):
-        return getattr(self.file, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *args):
-        self.file.close()
-
-
 @ddt.ddt
 class LustreBackupDataTestCase(LustreBackupTestCase):
     """Backups and restores of real sparse files."""
@@ -327,11 +307,21 @@ class LustreBackupDataTestCase(LustreBackupTestCase):
         return objects.Backup.get_by_id(self.ctxt, backup_id)
 
     def backup(self, backup, driver=None, path=None):
+        """Back up, returning the byte ranges the pipeline read."""
         driver = driver or lustre.LustreBackupDriver(self.ctxt)
-        with RecordingFile(path or self.volume_path) as volume_file:
+        reads = []
+        pread = os.pread
+
+        def recording_pread(fd, length, offset):
+            data = pread(fd, length, offset)
+            reads.append((offset, offset + len(data)))
+            return data
+
+        with mock.patch.object(pipeline.os, 'pread', recording_pread), \
+                open(path or self.volume_path, 'rb') as volume_file:
             driver.backup(backup, volume_file)
         backup.refresh()
-        return volume_file.reads
+        return reads
 
     def restore(self, backup, target, is_new=True, driver=None):
         driver = driver or lustre.LustreBackupDriver(self.ctxt)
@@ -495,6 +485,130 @@ class LustreBackupDataTestCase(LustreBackupTestCase):
         with open(self.volume_path, 'rb') as volume_file:
             driver.backup(backup, volume_file)
         driver.delete_backup.assert_called_once()
+
+    def posix(self):
+        return posix.PosixBackupDriver(self.ctxt, backup_path=self.mount_point)
+
+    def object_bytes(self, backup):
+        """(name suffix, metadata, bytes) of each object, in order."""
+        found = []
+        for item in self.stored(backup):
+            (name, obj), = item.items()
+            with open(os.path.join(self.mount_point, backup.container,
+                                   name), 'rb') as f:
+                found.append((name.rsplit('-', 1)[1], obj,
+                              hashlib.sha256(f.read()).hexdigest()))
+        return found
+
+    def make_dense_volume(self):
+        """Chunks of random bytes and of text: some compress, some not."""
+        self.size = 4 * CHUNK
+        text = b'Lustre backup pipeline. ' * (CHUNK // 24 + 1)
+        with open(self.volume_path, 'wb') as f:
+            for index in range(self.size // CHUNK):
+                f.write(os.urandom(CHUNK) if index % 2 else text[:CHUNK])
+
+    @ddt.data(('none', 0), ('zlib', 0), ('bz2', 0), ('none', 1),
+              ('zlib', 3))
+    @ddt.unpack
+    def test_objects_are_those_of_the_posix_driver(self, compression,
+                                                   threads):
+        self.override_config('backup_compression_algorithm', compression)
+        self.override_config('backup_lustre_threads', threads)
+        self.make_dense_volume()
+        ours = self.new_backup()
+        self.backup(ours)
+        theirs = self.new_backup(fake.BACKUP2_ID)
+        self.backup(theirs, driver=self.posix())
+        self.assertEqual(self.object_bytes(theirs), self.object_bytes(ours))
+        self.assertEqual(self.shas(theirs), self.shas(ours))
+        self.assertEqual(theirs.object_count, ours.object_count)
+        self.assertEqual([], [name for name in os.listdir(
+            os.path.join(self.mount_point, ours.container))
+            if '-part' in name])
+
+    @ddt.data('none', 'zlib', 'bz2', 'zstd')
+    def test_posix_driver_restores_our_backup(self, compression):
+        self.override_config('backup_compression_algorithm', compression)
+        self.make_dense_volume()
+        backup = self.new_backup()
+        self.backup(backup)
+        target = os.path.join(self.tmp, 'restored')
+        self.restore(backup, target, driver=self.posix())
+        self.assertEqual(self.digest(self.volume_path), self.digest(target))
+
+    @ddt.data('none', 'zlib', 'bz2', 'zstd')
+    def test_we_restore_a_posix_backup(self, compression):
+        self.override_config('backup_compression_algorithm', compression)
+        self.make_dense_volume()
+        backup = self.new_backup()
+        self.backup(backup, driver=self.posix())
+        target = os.path.join(self.tmp, 'restored')
+        self.restore(backup, target)
+        self.assertEqual(self.digest(self.volume_path), self.digest(target))
+
+    @ddt.data(True, False)
+    def test_incremental_chain_across_drivers(self, ours_first):
+        self.make_volume([(units.Mi, os.urandom(3 * units.Mi))])
+        drivers = [lustre.LustreBackupDriver(self.ctxt), self.posix()]
+        if not ours_first:
+            drivers.reverse()
+        chain = [self.new_backup()]
+        self.backup(chain[0], driver=drivers[0])
+        for index, backup_id in enumerate((fake.BACKUP2_ID,
+                                           fake.BACKUP3_ID)):
+            with open(self.volume_path, 'r+b') as f:
+                f.seek((10 + 7 * index) * units.Mi)
+                f.write(os.urandom(units.Mi))
+                f.seek(2 * units.Mi)
+                f.write(bytes(BLOCK))
+            chain.append(self.new_backup(backup_id, parent_id=chain[-1].id))
+            self.backup(chain[-1], driver=drivers[(index + 1) % 2])
+        for driver in drivers:
+            target = os.path.join(self.tmp, 'restored')
+            self.restore(chain[-1], target, driver=driver)
+            # As the backup manager does after a restore into a new file.
+            os.truncate(target, max(self.size, os.path.getsize(target)))
+            self.assertEqual(self.digest(self.volume_path),
+                             self.digest(target), driver)
+
+    def test_cancel_stops_the_pipeline_and_removes_every_object(self):
+        self.make_dense_volume()
+        backup = self.new_backup()
+        driver = lustre.LustreBackupDriver(self.ctxt)
+        queue_chunk = driver._backup_chunk
+        calls = []
+
+        def cancel_after_two(*args):
+            queue_chunk(*args)
+            calls.append(args[3])
+            if len(calls) == 2:
+                db.backup_update(self.ctxt, backup.id,
+                                 {'status': 'deleting'})
+
+        self.mock_object(driver, '_backup_chunk',
+                         side_effect=cancel_after_two)
+        self.backup(backup, driver=driver)
+        self.assertEqual(2, len(calls))
+        self.assertEqual([], os.listdir(os.path.join(self.mount_point,
+                                                     backup.container)))
+
+    def test_error_in_the_pipeline_fails_the_backup(self):
+        self.make_dense_volume()
+        backup = self.new_backup()
+        driver = lustre.LustreBackupDriver(self.ctxt)
+        writer = driver.get_object_writer
+
+        def failing_writer(container, name, extra_metadata=None):
+            if name.endswith('-part00003-000'):
+                raise OSError(28, 'No space left on device')
+            return writer(container, name, extra_metadata)
+
+        self.mock_object(driver, 'get_object_writer',
+                         side_effect=failing_writer)
+        self.assertRaises(OSError, self.backup, backup, driver)
+        left = os.listdir(os.path.join(self.mount_point, backup.container))
+        self.assertEqual([], [name for name in left if '-part' in name])
 
     def test_block_size_not_dividing_chunk_size(self):
         self.override_config('backup_file_size', CHUNK + 1)
