@@ -1346,6 +1346,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
 
     # Attach
 
+    @coordination.synchronized('{self.driver_prefix}-{volume.id}')
     def initialize_connection(self, volume, connector):
         """Describe the active file of a volume to a Lustre connector.
 
@@ -1354,6 +1355,10 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         guest could have written a bigger qcow2 header into a raw volume.
         A volume about to be restored from a backup is made raw first,
         since cinder-backup writes raw bytes into the file it is given.
+
+        It holds the volume's lock: it may grow or replace the active file,
+        and the file it names must not be merged away by a snapshot delete
+        that another service of the cluster runs meanwhile.
         """
         if volume.status == fields.VolumeStatus.RESTORING_BACKUP:
             self._prepare_restore(volume)
@@ -1438,7 +1443,6 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             self._execute('truncate', '-s', str(volume.size * units.Gi),
                           path, run_as_root=self._execute_as_root)
 
-    @coordination.synchronized('{self.driver_prefix}-{volume.id}')
     def _prepare_restore(self, volume):
         """Make a volume raw before cinder-backup writes into it.
 
@@ -2153,7 +2157,24 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         over whatever has the volume's name, and records no format; here it
         is renamed through the executor to a free name.  Its format is read
         from the file: the administrator who hands it over vouches for it.
+
+        The file is also locked by name: two services of a cluster asked to
+        manage the same file into two volumes must not both adopt it.
         """
+        source = str(existing_ref.get('source-name') or '')
+
+        @coordination.synchronized(self._manage_lock_name(source))
+        def adopt():
+            return self._adopt(volume, existing_ref)
+
+        return adopt()
+
+    def _manage_lock_name(self, source):
+        """The lock of a file to manage, named after its reference."""
+        return '%s-manage-%s' % (self.driver_prefix,
+                                 self._get_hash_str(source))
+
+    def _adopt(self, volume, existing_ref):
         location = self._get_manageable_vol_location(existing_ref)
         path = location['vol_local_path']
         fmt, reason = self._manageable_format(path)
