@@ -1304,11 +1304,22 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         last, so that a delete interrupted half way can simply run again.
         If the ``.info`` file is unreadable, the volume's files are found by
         name instead.
+
+        A volume without a share recorded may still have a file: the
+        service that was creating it died before the volume manager saved
+        the share (in a cluster, another service then deletes it).  Its
+        file is looked for in the pool its host names.
         """
         if not volume.provider_location:
-            LOG.warning('Volume %s has no provider_location, so it has no '
-                        'file to delete.', volume.id)
-            return
+            pool = volume_utils.extract_host(volume.host, level='pool')
+            found = self._pool(pool) if pool else None
+            if found is None:
+                LOG.warning('Volume %s has no provider_location nor a pool '
+                            'of this backend, so it has no file to delete.',
+                            volume.id)
+                return
+            volume.provider_location = found.device
+            volume.obj_reset_changes(['provider_location'])
         self._ensure_share_mounted(volume.provider_location)
         volume_dir = self._local_volume_dir(volume)
         info_path = self._local_path_volume_info(volume)

@@ -15,9 +15,8 @@
 
 """One node of a test cluster: a Lustre driver in a process of its own.
 
-test_cluster starts several of these, each in a mount namespace of its own
-(as on separate hosts), with its own ``host``, one ``cluster``, one
-database (a SQLite file) and one coordination backend.  A node reads
+test_cluster starts several of these, each with its own ``host``, one
+``cluster``, one database (a SQLite file) and one coordination backend.  A node reads
 requests, one JSON object a line, on standard input, runs each in a thread
 of its own (as cinder-volume runs requests concurrently), and answers each
 with one JSON line on standard output::
@@ -32,9 +31,11 @@ stop, or to kill itself with SIGKILL, just before or after the driver runs
 a command (``hook``), and to stop locking (``locks``) to show what the locks
 prevent.  Usage::
 
-    python -m cinder.tests.functional.lustre_reliability.cluster_node CONF
+    python .../lustre_reliability/cluster_node.py CONF
 
-where CONF is a JSON file of settings (see ``main``).
+where CONF is a JSON file of settings (see ``main``).  It runs as a script,
+not as a module of the test package, which patches threads and I/O with
+eventlet: a node serves its requests on real threads.
 """
 
 import json
@@ -72,6 +73,7 @@ class Node(object):
         self.locking = True
         self.waits = threading.local()
         cinder.privsep.sys_admin_pctxt.set_client_mode(False)
+        self._serialise_database_writes()
         self.execute = putils.execute
         # image_utils runs qemu-img convert through processutils.
         putils.execute = self.hooked_execute
@@ -87,6 +89,29 @@ class Node(object):
             host=CONF.host, cluster_name=CONF.cluster)
         self.driver.do_setup(self.context)
         self.driver.check_for_setup_error()
+
+    @staticmethod
+    def _serialise_database_writes():
+        """Let the nodes share one SQLite file without 'database is locked'.
+
+        pysqlite starts transactions late, and SQLite refuses at once a
+        reader that would become a writer beside another writer; each
+        transaction here takes the write lock first, and waits for it.
+        (A real cluster shares a MySQL or PostgreSQL database.)
+        """
+        from cinder.db.sqlalchemy import api as sqlalchemy_api
+        from sqlalchemy import event
+
+        engine = sqlalchemy_api.get_engine()
+
+        @event.listens_for(engine, 'connect')
+        def connect(dbapi_connection, _record):
+            dbapi_connection.isolation_level = None
+            dbapi_connection.execute('PRAGMA busy_timeout = 60000')
+
+        @event.listens_for(engine, 'begin')
+        def begin(connection):
+            connection.exec_driver_sql('BEGIN IMMEDIATE')
 
     def _wrap_locks(self, coordination):
         node = self
@@ -309,7 +334,14 @@ def main(argv):
     CONF.set_override('log_file', settings['log_file'])
     CONF.set_override('debug', True)
     logging.setup(CONF, 'cinder')
-    Node(settings).serve()
+    try:
+        node = Node(settings)
+    except BaseException:
+        traceback.print_exc(file=sys.stderr)
+        # Coordination threads must not keep a node that failed alive.
+        os._exit(1)
+    node.serve()
+    os._exit(0)
 
 
 if __name__ == '__main__':

@@ -15,8 +15,8 @@
 
 """Active/active: several driver processes on one backend, through etcd.
 
-Each node is a driver in a process of its own and in a mount namespace of
-its own, as on separate hosts (:mod:`cluster_node`): its own ``host``, one
+Each node is a driver in a process of its own, as on separate hosts
+(:mod:`cluster_node`): its own ``host``, one
 ``cluster``, one database, the same shares file and mount point base, and
 Cinder's coordination on a real etcd (Debian's etcd-server, started here on
 a free loopback port) through tooz's ``etcd3+http`` driver.  The nodes work
@@ -29,18 +29,19 @@ report.
 
 import json
 import os
+import select
 import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 
 from oslo_utils import units
 
 from cinder.tests.functional.lustre import base
+from cinder.tests.functional.lustre_reliability import cluster_node
 from cinder.tests.functional.lustre_reliability import report
 from cinder.tests.unit import test as cinder_test
 
@@ -143,61 +144,63 @@ class Node(object):
         with open(conf, 'w') as f:
             json.dump(settings, f)
         self.stderr = open(os.path.join(test.tmp, '%s.err' % name), 'w')
-        # A mount namespace of its own: its mounts are its own, as on
-        # another host, and vanish with it.
+        # The nodes share this host's mounts: the stand-in's lfs knows the
+        # mounts of one mount namespace only.  Each node checks and mounts
+        # the shares itself at start, while the other may be working.  The
+        # node runs as a script, with real threads: the test package
+        # patches threads and I/O with eventlet.
         self.proc = subprocess.Popen(
-            ['unshare', '--mount', '--propagation', 'private',
-             sys.executable, '-m',
-             'cinder.tests.functional.lustre_reliability.cluster_node',
-             conf], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self.stderr, text=True, start_new_session=True,
+            [sys.executable, cluster_node.__file__, conf],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self.stderr, start_new_session=True,
             env=test.standin.env)
         self.replies = {}
         self.early = {}
-        self.cond = threading.Condition()
+        self.buffer = b''
         self.next_id = 0
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
 
-    def _read(self):
-        for line in self.proc.stdout:
-            message = json.loads(line)
-            with self.cond:
-                if 'ready' in message:
-                    self.replies['ready'] = message
-                elif 'early' in message:
-                    self.early[(message['id'], message['early'])] = (
-                        message['value'])
-                else:
-                    self.replies[message['id']] = message
-                self.cond.notify_all()
-        with self.cond:
+    def _pump(self, timeout):
+        """Read what the node said within ``timeout`` seconds."""
+        fd = self.proc.stdout.fileno()
+        ready, _w, _x = select.select([fd], [], [], max(0, timeout))
+        if not ready:
+            return
+        data = os.read(fd, 65536)
+        if not data:
             self.replies['eof'] = True
-            self.cond.notify_all()
+            return
+        self.buffer += data
+        while b'\n' in self.buffer:
+            line, self.buffer = self.buffer.split(b'\n', 1)
+            message = json.loads(line)
+            if 'ready' in message:
+                self.replies['ready'] = message
+            elif 'early' in message:
+                self.early[(message['id'], message['early'])] = (
+                    message['value'])
+            else:
+                self.replies[message['id']] = message
 
     def _wait(self, key, timeout, table=None):
         table = self.replies if table is None else table
         deadline = time.monotonic() + timeout
-        with self.cond:
-            while key not in table:
-                left = deadline - time.monotonic()
-                if left <= 0 or ('eof' in self.replies and
-                                 key not in table):
-                    return None
-                self.cond.wait(left)
-            return table[key]
+        while key not in table:
+            left = deadline - time.monotonic()
+            if left <= 0 or 'eof' in self.replies:
+                return None
+            self._pump(min(left, 1))
+        return table[key]
 
-    def ready(self, timeout=120):
+    def ready(self, timeout=60):
         if self._wait('ready', timeout) is None:
             raise AssertionError('node %s did not start: %s' % (
                 self.name, open(self.stderr.name).read()[-3000:]))
 
     def submit(self, op, **args):
-        with self.cond:
-            self.next_id += 1
-            request = self.next_id
-        self.proc.stdin.write(json.dumps(dict(args, id=request, op=op)) +
-                              '\n')
+        self.next_id += 1
+        request = self.next_id
+        self.proc.stdin.write(json.dumps(dict(args, id=request,
+                                              op=op)).encode() + b'\n')
         self.proc.stdin.flush()
         return request
 

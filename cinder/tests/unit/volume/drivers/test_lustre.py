@@ -989,6 +989,21 @@ class LustreDriverVolumeTestCase(LustreDriverTestCase):
         self.driver.delete_volume(self.volume(share=None))
         self.assertEqual([], self.commands())
 
+    def test_delete_volume_whose_creation_died_before_its_location(self):
+        """The service creating it died; another one deletes its file."""
+        self.touch(VOLUME_NAME)
+        volume = self.volume(share=None)
+        self.driver.delete_volume(volume)
+        self.assertEqual([('rm', '-f', self.path)], self.commands())
+        self.assertFalse(os.path.exists(self.path))
+        self.assertNotIn('provider_location', volume.obj_get_changes())
+
+    def test_delete_volume_without_location_nor_pool(self):
+        self.touch(VOLUME_NAME)
+        self.driver.delete_volume(self.volume(share=None, host='node@lustre'))
+        self.assertEqual([], self.commands())
+        self.assertTrue(os.path.exists(self.path))
+
     def test_delete_volume_twice(self):
         volume = self.volume()
         self.touch(VOLUME_NAME)
