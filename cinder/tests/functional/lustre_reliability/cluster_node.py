@@ -99,10 +99,10 @@ class Node(object):
         transaction here takes the write lock first, and waits for it.
         (A real cluster shares a MySQL or PostgreSQL database.)
         """
-        from cinder.db.sqlalchemy import api as sqlalchemy_api
+        from cinder.db import api as db_api
         from sqlalchemy import event
 
-        engine = sqlalchemy_api.get_engine()
+        engine = db_api.get_engine()
 
         @event.listens_for(engine, 'connect')
         def connect(dbapi_connection, _record):
