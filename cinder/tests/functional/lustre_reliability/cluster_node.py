@@ -16,10 +16,10 @@
 """One node of a test cluster: a Lustre driver in a process of its own.
 
 test_cluster starts several of these, each with its own ``host``, one
-``cluster``, one database (a SQLite file) and one coordination backend.  A node reads
-requests, one JSON object a line, on standard input, runs each in a thread
-of its own (as cinder-volume runs requests concurrently), and answers each
-with one JSON line on standard output::
+``cluster``, one database (a SQLite file) and one coordination backend.  A
+node reads requests, one JSON object a line, on standard input, runs each
+in a thread of its own (as cinder-volume runs requests concurrently), and
+answers each with one JSON line on standard output::
 
     {"id": 3, "op": "create_snapshot", "volume_id": "..."}
     {"id": 3, "ok": true, "result": "...", "lock_wait": 0.01,

@@ -425,9 +425,10 @@ class ClusterTestCase(base.LustreFunctionalTestCase):
             time.sleep(0.02)
 
     def clone_held_while_snapshot_deleted(self, locking):
-        """Node 1 clones a volume and stops before copying; node 2 then
-        deletes the volume's snapshot (which merges the file being copied
-        into its base and removes it).
+        """Clone on node 1, held before its copy; snapshot delete on node 2.
+
+        The delete merges the file being copied into its base and removes
+        it.
 
         :returns: (whether the delete finished while the copy was held,
                    the clone's answer, the delete's answer, the ids)
