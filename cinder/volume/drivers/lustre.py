@@ -225,7 +225,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
     .. code-block:: none
 
         1.0.0 - Initial driver: raw (sparse or preallocated) and qcow2
-                volumes on Lustre filesets, one pool per fileset.
+                volumes on Lustre filesets, one pool per fileset;
+                active/active (several volume services on one backend).
     """
 
     driver_volume_type = 'lustre'
@@ -235,6 +236,12 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
 
     # ThirdPartySystems wiki page
     CI_WIKI_NAME = 'Lustre_CI'
+
+    # Several volume services may serve one backend (a Cinder cluster):
+    # every operation on a volume's files holds the volume's coordination
+    # lock, and nothing at start-up unmounts or removes what another
+    # service may be using.
+    SUPPORTS_ACTIVE_ACTIVE = True
 
     # Names of files a volume can be made from (manage_existing), at the
     # top of a share; the files this driver names itself are excluded.

@@ -106,12 +106,18 @@ class Node(object):
 
         @event.listens_for(engine, 'connect')
         def connect(dbapi_connection, _record):
-            dbapi_connection.isolation_level = None
             dbapi_connection.execute('PRAGMA busy_timeout = 60000')
 
-        @event.listens_for(engine, 'begin')
-        def begin(connection):
-            connection.exec_driver_sql('BEGIN IMMEDIATE')
+        # oslo.db begins each transaction with its own BEGIN.
+        @event.listens_for(engine, 'before_cursor_execute', retval=True)
+        def immediate(_conn, _cursor, statement, parameters, _context,
+                      _executemany):
+            if statement == 'BEGIN':
+                statement = 'BEGIN IMMEDIATE'
+            return statement, parameters
+
+        # Connections opened before (oslo.db tries one) start afresh.
+        engine.dispose()
 
     def _wrap_locks(self, coordination):
         node = self
