@@ -225,7 +225,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
     .. code-block:: none
 
         1.0.0 - Initial driver: raw (sparse or preallocated) and qcow2
-                volumes on Lustre filesets, one pool per fileset.
+                volumes on Lustre filesets, one pool per fileset;
+                active/active (several volume services on one backend).
     """
 
     driver_volume_type = 'lustre'
@@ -235,6 +236,12 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
 
     # ThirdPartySystems wiki page
     CI_WIKI_NAME = 'Lustre_CI'
+
+    # Several volume services may serve one backend (a Cinder cluster):
+    # every operation on a volume's files holds the volume's coordination
+    # lock, and nothing at start-up unmounts or removes what another
+    # service may be using.
+    SUPPORTS_ACTIVE_ACTIVE = True
 
     # Names of files a volume can be made from (manage_existing), at the
     # top of a share; the files this driver names itself are excluded.
@@ -1304,11 +1311,22 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         last, so that a delete interrupted half way can simply run again.
         If the ``.info`` file is unreadable, the volume's files are found by
         name instead.
+
+        A volume without a share recorded may still have a file: the
+        service that was creating it died before the volume manager saved
+        the share (in a cluster, another service then deletes it).  Its
+        file is looked for in the pool its host names.
         """
         if not volume.provider_location:
-            LOG.warning('Volume %s has no provider_location, so it has no '
-                        'file to delete.', volume.id)
-            return
+            pool = volume_utils.extract_host(volume.host, level='pool')
+            found = self._pool(pool) if pool else None
+            if found is None:
+                LOG.warning('Volume %s has no provider_location nor a pool '
+                            'of this backend, so it has no file to delete.',
+                            volume.id)
+                return
+            volume.provider_location = found.device
+            volume.obj_reset_changes(['provider_location'])
         self._ensure_share_mounted(volume.provider_location)
         volume_dir = self._local_volume_dir(volume)
         info_path = self._local_path_volume_info(volume)
@@ -1346,6 +1364,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
 
     # Attach
 
+    @coordination.synchronized('{self.driver_prefix}-{volume.id}')
     def initialize_connection(self, volume, connector):
         """Describe the active file of a volume to a Lustre connector.
 
@@ -1354,6 +1373,10 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         guest could have written a bigger qcow2 header into a raw volume.
         A volume about to be restored from a backup is made raw first,
         since cinder-backup writes raw bytes into the file it is given.
+
+        It holds the volume's lock: it may grow or replace the active file,
+        and the file it names must not be merged away by a snapshot delete
+        that another service of the cluster runs meanwhile.
         """
         if volume.status == fields.VolumeStatus.RESTORING_BACKUP:
             self._prepare_restore(volume)
@@ -1438,7 +1461,6 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             self._execute('truncate', '-s', str(volume.size * units.Gi),
                           path, run_as_root=self._execute_as_root)
 
-    @coordination.synchronized('{self.driver_prefix}-{volume.id}')
     def _prepare_restore(self, volume):
         """Make a volume raw before cinder-backup writes into it.
 
@@ -2153,7 +2175,24 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         over whatever has the volume's name, and records no format; here it
         is renamed through the executor to a free name.  Its format is read
         from the file: the administrator who hands it over vouches for it.
+
+        The file is also locked by name: two services of a cluster asked to
+        manage the same file into two volumes must not both adopt it.
         """
+        source = str(existing_ref.get('source-name') or '')
+
+        @coordination.synchronized(self._manage_lock_name(source))
+        def adopt():
+            return self._adopt(volume, existing_ref)
+
+        return adopt()
+
+    def _manage_lock_name(self, source):
+        """The lock of a file to manage, named after its reference."""
+        return '%s-manage-%s' % (self.driver_prefix,
+                                 self._get_hash_str(source))
+
+    def _adopt(self, volume, existing_ref):
         location = self._get_manageable_vol_location(existing_ref)
         path = location['vol_local_path']
         fmt, reason = self._manageable_format(path)

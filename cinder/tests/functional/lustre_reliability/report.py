@@ -32,7 +32,7 @@ ENV = 'LUSTRE_RELIABILITY_REPORT'
 
 
 def record(kind, item, **figures):
-    """Record one case: kind is 'input', 'hostile', 'fault' or 'load'.
+    """Record one case: 'input', 'hostile', 'fault', 'load' or 'cluster'.
 
     Figures: ``refused`` (a bad input got a clear error), ``operations``
     (how many operations a hostile share case tried), ``bytes_lost``,
@@ -62,11 +62,23 @@ def summarize(lines):
                % (len(hostile), sum(case.get('operations', 0)
                                     for case in hostile), hostile_refused))
     faults = by_kind['fault']
-    lost = sum(case.get('bytes_lost', 0) for case in faults)
+    cluster = by_kind['cluster']
+    lost = sum(case.get('bytes_lost', 0) for case in faults + cluster)
     leftovers = sum(case.get('leftovers', 0) for case in cases)
     out.append('Faults injected:         %d, bytes of data lost: %d'
-               % (len(faults), lost))
+               % (len(faults) + sum(case.get('faults', 0)
+                                    for case in cluster), lost))
     out.append('Files or mounts left:    %d' % leftovers)
+    if cluster:
+        out.append('Active/active cases:     %d (%d operations from two '
+                   'nodes through etcd)'
+                   % (len(cluster), sum(case.get('operations', 0)
+                                        for case in cluster)))
+    for case in cluster:
+        figures = ', '.join('%s=%s' % (key, value)
+                            for key, value in sorted(case.items())
+                            if key not in ('kind', 'item'))
+        out.append('Cluster: %s: %s' % (case['item'], figures))
     for case in by_kind['load']:
         figures = ', '.join('%s=%s' % (key, value)
                             for key, value in sorted(case.items())

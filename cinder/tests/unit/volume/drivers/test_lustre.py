@@ -989,6 +989,21 @@ class LustreDriverVolumeTestCase(LustreDriverTestCase):
         self.driver.delete_volume(self.volume(share=None))
         self.assertEqual([], self.commands())
 
+    def test_delete_volume_whose_creation_died_before_its_location(self):
+        """The service creating it died; another one deletes its file."""
+        self.touch(VOLUME_NAME)
+        volume = self.volume(share=None)
+        self.driver.delete_volume(volume)
+        self.assertEqual([('rm', '-f', self.path)], self.commands())
+        self.assertFalse(os.path.exists(self.path))
+        self.assertNotIn('provider_location', volume.obj_get_changes())
+
+    def test_delete_volume_without_location_nor_pool(self):
+        self.touch(VOLUME_NAME)
+        self.driver.delete_volume(self.volume(share=None, host='node@lustre'))
+        self.assertEqual([], self.commands())
+        self.assertTrue(os.path.exists(self.path))
+
     def test_delete_volume_twice(self):
         volume = self.volume()
         self.touch(VOLUME_NAME)
@@ -2283,11 +2298,13 @@ class LustreDriverLockTestCase(LustreDriverTestCase):
         return held
 
     @ddt.data('copy_image', 'migrate', 'retype', 'manage', 'restore',
-              'finish_restore', 'update_migrated')
+              'finish_restore', 'update_migrated', 'connect')
     def test_operation_holds_the_volume_lock(self, operation):
         self.setup_driver()
-        volume = self.volume(previous_status='available', status=(
-            'retyping' if operation == 'retype' else 'available'))
+        status = {'retype': 'retyping',
+                  'restore': fields.VolumeStatus.RESTORING_BACKUP}
+        volume = self.volume(previous_status='available',
+                             status=status.get(operation, 'available'))
         other = self.volume(id=fake.VOLUME2_ID, share=SHARE2)
         calls = {
             'copy_image': ('_check_file', self.driver.copy_image_to_volume,
@@ -2304,18 +2321,51 @@ class LustreDriverLockTestCase(LustreDriverTestCase):
                        {'host': volume.host}),
             'manage': ('_get_manageable_vol_location',
                        self.driver.manage_existing, volume, {}),
-            'restore': ('_snapshots_exist', self.driver._prepare_restore,
-                        volume),
+            'restore': ('_snapshots_exist',
+                        self.driver.initialize_connection, volume, {}),
             'finish_restore': ('_snapshots_exist',
                                self.driver._finish_restore, volume),
             'update_migrated': ('_snapshots_exist',
                                 self.driver.update_migrated_volume,
                                 self.context, volume, other, 'available'),
+            # The connection names the active file: a snapshot delete
+            # elsewhere in the cluster must not merge it away meanwhile.
+            'connect': ('_chain', self.driver.initialize_connection, volume,
+                        {}),
         }
         inner, call, *args = calls[operation]
         expected = ([fake.VOLUME_ID, fake.VOLUME2_ID]
                     if operation == 'update_migrated' else [fake.VOLUME_ID])
         self.assertEqual(expected, self.held_during(inner, call, *args))
+
+    def test_manage_locks_the_file_it_adopts(self):
+        """Two volumes managed from one file: the second waits its turn."""
+        self.setup_driver()
+        ref = {'source-name': '%s/image.raw' % SHARE}
+        name = self.driver._manage_lock_name(ref['source-name'])
+        self.assertEqual(name, self.driver._manage_lock_name(
+            '%s/image.raw' % SHARE))
+        self.assertNotEqual(name, self.driver._manage_lock_name(
+            '%s/other.raw' % SHARE))
+        held = []
+
+        def probe(*_args):
+            lock = coordination.COORDINATOR.get_lock(name)
+            taken = []
+            thread = threading.Thread(target=lambda: taken.append(
+                lock.acquire(blocking=False)))
+            thread.start()
+            thread.join()
+            if taken[0]:
+                lock.release()
+            held.append(not taken[0])
+            raise exception.ManageExistingInvalidReference(
+                existing_ref=ref, reason='probe')
+        self.mock_object(self.driver, '_get_manageable_vol_location',
+                         side_effect=probe)
+        self.assertRaises(exception.ManageExistingInvalidReference,
+                          self.driver.manage_existing, self.volume(), ref)
+        self.assertEqual([True], held)
 
     def test_snapshot_delete_waits_for_a_copy_from_its_volume(self):
         self.setup_driver()
