@@ -17,8 +17,10 @@
 # As root.  Fails if either fails; always stops the stack, also on failure.
 #
 # Usage: tools/stack/gate.sh [TEST_REGEX]
-#   default regex: ^(tempest\.api\.volume|cinder_tempest_plugin\.api)
-#   (it selects Tempest tests; e2e.py always runs in full)
+#   default regex: ^(tempest\.api\.volume|cinder_tempest_plugin\.api|
+#   tempest\.api\.compute\.volumes) (the last only with Nova, see
+#   STACK_NOVA in stack.sh); it selects Tempest tests; e2e.py always runs
+#   in full, its compute part too when the stack runs Nova.
 # Tests excluded from the run are in tempest-exclude.txt, and every test
 # that skips must be in tempest-skips.txt; both with a reason on each line.
 # Logs: $STACK_BASE/logs/tempest-*.txt, tempest.log, e2e.txt,
@@ -29,7 +31,13 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BASE=${STACK_BASE:-/var/tmp/cinder-lustre-stack}
 PASSWORD=${STACK_PASSWORD:-stackpass}
-REGEX=${1:-'^(tempest\.api\.volume|cinder_tempest_plugin\.api)'}
+if [ "${STACK_NOVA:-1}" != 0 ]; then
+    NOVA=true
+    REGEX=${1:-'^(tempest\.api\.volume|cinder_tempest_plugin\.api|tempest\.api\.compute\.volumes)'}
+else
+    NOVA=false
+    REGEX=${1:-'^(tempest\.api\.volume|cinder_tempest_plugin\.api)'}
+fi
 TVENV=$BASE/venv-tempest
 WORKSPACE=$BASE/tempest
 LOGS=$BASE/logs
@@ -157,12 +165,18 @@ qemu-img create -q -f qcow2 "$WORKSPACE/image.qcow2" 64M
 qemu-io -f qcow2 -c 'write -P 0x5a 0 1M' "$WORKSPACE/image.qcow2" >/dev/null
 IMAGE=$(openstack image create --public --disk-format qcow2 --container-format bare \
     --file "$WORKSPACE/image.qcow2" gate-image -f value -c id)
+# With Nova, servers boot the stack's guest (stack.sh, build-guest.sh):
+# volume-from-image tests then use that image, a 1 MiB raw disk.
+if [ "$NOVA" = true ]; then
+    IMAGE=$(openstack image show lustre-guest -f value -c id)
+fi
 
 # What the drivers support today, and no more: the manage features are
 # asked of the driver class itself (a method that the driver or a RemoteFS
 # mixin implements, not cinder.volume.driver's abstract one), so that the
-# gate follows the driver as it evolves.  Online extend and multiattach
-# need Nova.  oslo.config takes no comment after a value: comments on
+# gate follows the driver as it evolves.  The driver reports online
+# extend (the hypervisor grows the attached file): tested with Nova.
+# oslo.config takes no comment after a value: comments on
 # their own lines.
 eval "$("$BASE/venv/bin/python" - 2>/dev/null <<'EOF'
 import inspect
@@ -191,8 +205,9 @@ EOF
 )"
 # The driver names a file to manage SHARE/FILE; untyped volumes are on
 # the first share of lustre1 (stack.sh's default type).
+ONLINE_EXTEND=$NOVA
 MANAGE_SHARE=$(head -1 "$BASE/etc/cinder/lustre1_shares" | cut -d' ' -f1)
-say "driver features: manage_volume=$MANAGE_VOLUME manage_snapshot=$MANAGE_SNAPSHOT volume_revert=$REVERT"
+say "driver features: manage_volume=$MANAGE_VOLUME manage_snapshot=$MANAGE_SNAPSHOT volume_revert=$REVERT extend_attached_volume=$ONLINE_EXTEND; compute: $NOVA"
 write_tempest_conf() {   # FILE NEUTRON DYNAMIC_CREDENTIALS
     cat > "$1" <<EOF
 [DEFAULT]
@@ -219,7 +234,7 @@ region = RegionOne
 [service_available]
 cinder = true
 glance = true
-nova = false
+nova = $NOVA
 neutron = $2
 swift = false
 horizon = false
@@ -227,6 +242,16 @@ horizon = false
 [compute]
 image_ref = $IMAGE
 image_ref_alt = $IMAGE
+# The stack's guest: 128 MiB, a kernel and a busybox initramfs (TCG on
+# this kind of machine, so builds take tens of seconds).
+flavor_ref = 42
+flavor_ref_alt = 84
+build_timeout = 300
+
+[compute-feature-enabled]
+console_output = true
+attach_encrypted_volume = false
+volume_multiattach = false
 
 [image-feature-enabled]
 api_v2 = true
@@ -254,7 +279,7 @@ clone = true
 volume_revert = $REVERT
 manage_volume = $MANAGE_VOLUME
 manage_snapshot = $MANAGE_SNAPSHOT
-extend_attached_volume = false
+extend_attached_volume = $ONLINE_EXTEND
 extend_attached_encrypted_volume = false
 consistency_group = false
 cluster_active_active = false

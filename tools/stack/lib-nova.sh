@@ -177,6 +177,8 @@ virt_type = $VIRT_TYPE
 cpu_mode = $([ "$VIRT_TYPE" = kvm ] && echo custom || echo none)
 $([ "$VIRT_TYPE" = kvm ] && echo 'cpu_models = kvm64')
 lustre_mount_point_base = $NOVA_MNT
+# Free PCIe root ports for hot-plugged volumes on q35 guests.
+num_pcie_ports = 12
 [workarounds]
 skip_cpu_compare_at_startup = True
 [vnc]
