@@ -363,10 +363,14 @@ image = conn.image.create_image(
     container_format='bare', visibility='public', wait=True,
     kernel_id=kernel.id, ramdisk_id=ramdisk.id,
     os_command_line='console=ttyS0 panic=-1')
+for img in (kernel, ramdisk, image):
+    if conn.image.get_image(img.id).visibility != 'public':
+        conn.image.update_image(img.id, visibility='public')
+    print('%s %s' % (img.name, img.id))
 conn.compute.create_flavor(name='lustre-guest', ram=128, vcpus=1, disk=1,
-                           flavorid='42')
+                           id='42')
 conn.compute.create_flavor(name='lustre-guest-alt', ram=192, vcpus=1,
-                           disk=1, flavorid='84')
+                           disk=1, id='84')
 print(image.id)
 EOF
     ) >"$LOGS/guest-image.log" 2>&1 || die "registering the guest failed: $(tail -3 "$LOGS/guest-image.log")"
