@@ -29,7 +29,6 @@ Nova.
 
 import os
 import re
-import subprocess
 import time
 import xml.etree.ElementTree as ET
 
@@ -312,4 +311,3 @@ class ComputeSuite(e2e.Suite):
 def available(api):
     """True if the stack runs Nova (STACK_NOVA=0 leaves it out)."""
     return 'compute' in api.endpoints
-
