@@ -275,12 +275,13 @@ import sys
 sys.argv = sys.argv[:1]
 from placement.wsgi.api import application  # noqa: E402,F401
 EOF
-    # The bare API: the port forwarding model is not loaded without its
-    # service plugin, but Port's relationships name it.
+    # The bare API loads no service plugin and no mechanism driver, whose
+    # models Port's relationships name (port forwardings, distributed port
+    # bindings): load every model, as the migrations do.
     cat > "$STATE/neutron/neutron_wsgi.py" <<'EOF'
 import sys
 sys.argv = sys.argv[:1]
-from neutron.db.models import port_forwarding  # noqa: E402,F401
+from neutron.db.migration.models import head  # noqa: E402,F401
 from sqlalchemy import orm  # noqa: E402
 orm.configure_mappers()
 from neutron.wsgi.api import application  # noqa: E402,F401
@@ -323,9 +324,16 @@ start_nova() {
     wait_for neutron-api 90 http_ok http://127.0.0.1:9696/
     wait_for nova-api 90 http_ok http://127.0.0.1:8774/
     wait_for "nova-compute" 120 nova_compute_up
-    "${nm[@]}" cell_v2 discover_hosts >>"$LOGS/nova-manage.log" 2>&1 ||
-        die "nova-manage cell_v2 discover_hosts failed"
+    # The service is up before its compute node record exists, and only a
+    # compute node can be mapped to the cell.
+    wait_for "the compute host mapped to cell1" 120 nova_host_mapped
     say "Nova ($VIRT_TYPE) on 127.0.0.1:8774, Placement :8778, Neutron API :9696 ($((SECONDS - started)) s)"
+}
+
+nova_host_mapped() {
+    local nm=("$NOVA_VENV/bin/nova-manage" --config-file "$ETC/nova/nova.conf")
+    "${nm[@]}" cell_v2 discover_hosts >>"$LOGS/nova-manage.log" 2>&1 &&
+        "${nm[@]}" cell_v2 list_hosts 2>/dev/null | grep -q " $HOST "
 }
 
 nova_compute_up() {
