@@ -133,6 +133,15 @@ class ComputeSuite(e2e.Suite):
                    '%s: live detach, volume available in %.0f s, the disk '
                    'gone from the domain' % (what, time.time() - start))
 
+    def detach_all(self):
+        """Detach what a failed step left attached, so it can be deleted."""
+        for att in self.ncall('GET', '/servers/%s/os-volume_attachments'
+                              % self.server)['volumeAttachments']:
+            try:
+                self.detach(att['volumeId'], 'clean-up')
+            except (e2e.CheckFailed, e2e.stackapi.ApiError) as exc:
+                print('  could not detach %s: %s' % (att['volumeId'], exc))
+
     def disk(self, volume_id):
         """The domain's disk of the volume: target, source, format, alias."""
         domain = ET.fromstring(virsh('dumpxml', self.domain))
@@ -145,12 +154,30 @@ class ComputeSuite(e2e.Suite):
         return None
 
     def qemu_io(self, disk, *commands):
-        """Commands of qemu-io on the guest's device, inside QEMU."""
+        """Commands of qemu-io on the guest's device, inside QEMU.
+
+        The device's block backend belongs to the virtio device inside the
+        PCI proxy that carries libvirt's alias.  QEMU 7.2 prints what
+        qemu-io says on its own standard output, which libvirt keeps in the
+        domain's log, not on the monitor.
+        """
+        log = '/var/log/libvirt/qemu/%s.log' % self.domain
         ok = True
         for command in commands:
-            out = virsh('qemu-monitor-command', '--hmp', self.domain,
-                        'qemu-io -d %s "%s"' % (disk['alias'], command))
-            if (not re.search(r'^(read|wrote) ', out, re.M) or
+            start = os.path.getsize(log)
+            reply = virsh('qemu-monitor-command', '--hmp', self.domain,
+                          'qemu-io -d %s/virtio-backend "%s"'
+                          % (disk['alias'], command))
+            out = ''
+            for _i in range(50):
+                with open(log, errors='replace') as f:
+                    f.seek(start)
+                    out = f.read()
+                if re.search(r'^(read|wrote) \d+/', out, re.M):
+                    break
+                time.sleep(0.2)
+            out = reply + out
+            if (not re.search(r'^(read|wrote) \d+/', out, re.M) or
                     re.search(r'fail|error', out, re.I)):
                 print('    qemu-io %s: %s' % (command, out.strip()[-300:]))
                 ok = False
@@ -289,6 +316,7 @@ class ComputeSuite(e2e.Suite):
                 except (e2e.CheckFailed, e2e.stackapi.ApiError) as exc:
                     self.check(False, 'attached %s: could not go on: %s'
                                % (provisioning, exc))
+                    self.detach_all()
                 self.cleanup(('backup', 'snapshot', 'volume'))
             with open('/proc/mounts') as mounts:
                 left = [line.split()[1] for line in mounts
