@@ -124,7 +124,7 @@ class ComputeSuite(e2e.Suite):
                                       round(sectors)))
         return disk
 
-    def detach(self, volume_id, what):
+    def nova_detach(self, volume_id, what):
         start = time.time()
         self.ncall('DELETE', '/servers/%s/os-volume_attachments/%s'
                    % (self.server, volume_id))
@@ -138,7 +138,7 @@ class ComputeSuite(e2e.Suite):
         for att in self.ncall('GET', '/servers/%s/os-volume_attachments'
                               % self.server)['volumeAttachments']:
             try:
-                self.detach(att['volumeId'], 'clean-up')
+                self.nova_detach(att['volumeId'], 'clean-up')
             except (e2e.CheckFailed, e2e.stackapi.ApiError) as exc:
                 print('  could not detach %s: %s' % (att['volumeId'], exc))
 
@@ -291,7 +291,7 @@ class ComputeSuite(e2e.Suite):
                    'writable')
 
         print('-- detach, re-attach')
-        self.detach(vol, provisioning)
+        self.nova_detach(vol, provisioning)
         disk = self.attach(vol)
         self.check(self.qemu_io(disk, 'read -P 0x61 0 1M',
                                 'read -P 0x63 1M 1M',
@@ -299,7 +299,7 @@ class ComputeSuite(e2e.Suite):
                                 'read -P 0x64 2047M 1M'),
                    're-attached: every pattern where it was written')
         self.same(self.capacity(disk), 2 * GiB, 're-attached: capacity')
-        self.detach(vol, provisioning + ' again')
+        self.nova_detach(vol, provisioning + ' again')
         self.forget('volume', vol)
 
     def run(self):
