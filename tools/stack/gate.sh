@@ -325,7 +325,7 @@ with open(path, 'w') as out:
     out.write(''.join(accounts))
 EOF
 ) > "$LOGS/tempest-accounts.log" 2>&1
-NETWORK_CLASSES='^tempest\.api\.(volume\.(test_volumes_snapshots\.VolumesSnapshotTestJSON|test_volumes_backup\.VolumesBackupsTest|test_volumes_actions\.VolumesActionsTest|admin\.test_volumes_actions\.VolumesActionsTest|test_volumes_extend\.VolumesExtendAttachedTest)|compute\.volumes\.test_attach_volume\.[A-Za-z]+)\b'
+NETWORK_CLASSES='^tempest\.api\.(volume\.(test_volumes_snapshots\.VolumesSnapshotTestJSON|test_volumes_backup\.VolumesBackupsTest|test_volumes_actions\.VolumesActionsTest|admin\.test_volumes_actions\.VolumesActionsTest|test_volumes_extend\.VolumesExtendAttachedTest)|compute\.volumes\.test_attach_volume(_negative)?\.[A-Za-z]+)\b'
 write_tempest_conf "$WORKSPACE/etc/tempest-network-classes.conf" true false
 
 SETUP_TIME=$((SECONDS - START))
