@@ -247,6 +247,10 @@ image_ref_alt = $IMAGE
 flavor_ref = 42
 flavor_ref_alt = 84
 build_timeout = 300
+# Tests that need a microversion (shelve 2.20, multiattach 2.60) skip
+# without a range.
+min_microversion = 2.1
+max_microversion = latest
 
 [compute-feature-enabled]
 console_output = true
