@@ -22,9 +22,11 @@ gives, never of the file.  Each check prints a PASS or FAIL line and the
 suite goes on; everything it made is deleted in the end, also on failure,
 and then no file of it may be left on the shares.
 
-Usage (as root, the stack up):  /usr/bin/python3 tools/stack/e2e.py
-Results in $STACK_BASE/logs/e2e-results.txt; exit status 1 if a check
-failed.
+Usage (as root, the stack up):  /usr/bin/python3 tools/stack/e2e.py [PART...]
+PART: volume (the above), compute (volumes attached by Nova to a real
+guest, e2e_compute.py); by default both, compute only if the stack runs
+Nova.  Results in $STACK_BASE/logs/e2e-results.txt; exit status 1 if a
+check failed.
 """
 
 import contextlib
@@ -599,22 +601,40 @@ class Suite(object):
             self.check_leftovers(before)
 
 
-def main():
+def main(parts):
+    import e2e_compute  # noqa: imports this module
     start = time.time()
-    suite = Suite()
+    results = []
     try:
-        suite.run()
+        for part in parts or ('volume', 'compute'):
+            if part == 'volume':
+                suite = Suite()
+            elif part == 'compute':
+                suite = e2e_compute.ComputeSuite()
+                if not e2e_compute.available(suite.api):
+                    if parts:
+                        suite.check(False, 'compute part: the stack runs '
+                                    'no Nova (STACK_NOVA=0)')
+                        results += suite.results
+                    continue
+            else:
+                sys.exit('unknown part %s (volume, compute)' % part)
+            print('\n==== e2e part: %s ====' % part)
+            try:
+                suite.run()
+            finally:
+                results += suite.results
     finally:
-        passed = sum(line.startswith('PASS') for line in suite.results)
-        failed = len(suite.results) - passed
+        passed = sum(line.startswith('PASS') for line in results)
+        failed = len(results) - passed
         summary = 'e2e: %d passed, %d failed (%d s)' % (
             passed, failed, time.time() - start)
         os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
         with open(RESULTS, 'w') as out:
-            out.write('\n'.join(suite.results + ['', summary]) + '\n')
+            out.write('\n'.join(results + ['', summary]) + '\n')
         print('\n' + summary)
     return 1 if failed else 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

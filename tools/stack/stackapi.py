@@ -68,14 +68,15 @@ class Api(object):
                           if ep['interface'] == 'public'}
         self.url = self.endpoints['block-storage']
 
-    def call(self, method, path, body=None, missing_ok=False, url=None):
-        """A JSON call to Cinder, or to the service at url (Glance)."""
+    def call(self, method, path, body=None, missing_ok=False, url=None,
+             version='volume ' + MICROVERSION):
+        """A JSON call to Cinder, or to the service at url (Glance, Nova)."""
         req = urllib.request.Request(
             (url or self.url) + path, method=method,
             data=None if body is None else json.dumps(body).encode(),
             headers={'X-Auth-Token': self.token,
                      'Content-Type': 'application/json',
-                     'OpenStack-API-Version': 'volume ' + MICROVERSION})
+                     'OpenStack-API-Version': version})
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:
                 text = resp.read()
