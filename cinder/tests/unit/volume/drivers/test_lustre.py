@@ -2269,6 +2269,19 @@ class LustreDriverLockTestCase(LustreDriverTestCase):
 
     MOCK_TOOZ = False
 
+    @staticmethod
+    def held_elsewhere(name):
+        """Whether another thread holds the coordination lock ``name``."""
+        lock = coordination.COORDINATOR.get_lock(name)
+        taken = []
+        thread = threading.Thread(target=lambda: taken.append(
+            lock.acquire(blocking=False)))
+        thread.start()
+        thread.join()
+        if taken[0]:
+            lock.release()
+        return not taken[0]
+
     def held_during(self, inner, call, *args):
         """Which volumes' locks are held when ``call`` reaches ``inner``.
 
@@ -2280,18 +2293,9 @@ class LustreDriverLockTestCase(LustreDriverTestCase):
             pass
 
         def probe(*_args, **_kwargs):
-            for volume_id in (fake.VOLUME_ID, fake.VOLUME2_ID):
-                lock = coordination.COORDINATOR.get_lock(
-                    'lustre-%s' % volume_id)
-                taken = []
-                thread = threading.Thread(target=lambda: taken.append(
-                    lock.acquire(blocking=False)))
-                thread.start()
-                thread.join()
-                if taken[0]:
-                    lock.release()
-                else:
-                    held.append(volume_id)
+            held.extend(volume_id
+                        for volume_id in (fake.VOLUME_ID, fake.VOLUME2_ID)
+                        if self.held_elsewhere('lustre-%s' % volume_id))
             raise Reached()
         self.mock_object(self.driver, inner, side_effect=probe)
         self.assertRaises(Reached, call, *args)
@@ -2350,15 +2354,7 @@ class LustreDriverLockTestCase(LustreDriverTestCase):
         held = []
 
         def probe(*_args):
-            lock = coordination.COORDINATOR.get_lock(name)
-            taken = []
-            thread = threading.Thread(target=lambda: taken.append(
-                lock.acquire(blocking=False)))
-            thread.start()
-            thread.join()
-            if taken[0]:
-                lock.release()
-            held.append(not taken[0])
+            held.append(self.held_elsewhere(name))
             raise exception.ManageExistingInvalidReference(
                 existing_ref=ref, reason='probe')
         self.mock_object(self.driver, '_get_manageable_vol_location',
