@@ -147,7 +147,7 @@ class LustreFunctionalTestCase(test.TestCase):
                              os.path.join(self.tmp, 'conversion'))
         self.override_config('state_path', self.tmp)
         # Cleanups run last first: files go, then every mount under tmp.
-        self.addCleanup(self.unmount_all, self.tmp)
+        self.addCleanup(self.standin.admin, 'unmount', self.tmp)
         self.shares_file = os.path.join(self.tmp, 'lustre_shares')
         self.write_shares(SHARE1, SHARE2)
         self.driver = self.make_driver()
@@ -188,13 +188,6 @@ class LustreFunctionalTestCase(test.TestCase):
                         shutil.rmtree(path)
                     else:
                         os.unlink(path)
-
-    def unmount_all(self, base):
-        with open('/proc/mounts') as mounts:
-            points = [line.split()[1] for line in mounts
-                      if line.split()[1].startswith(base + '/')]
-        for point in points:
-            run('umount', point, check=False)
 
     # Cinder objects
 
