@@ -350,6 +350,10 @@ class Suite(object):
             # The attachments API flattens {driver_volume_type, data}.
             info = conn['connection_info']
             data = info.get('data', info)
+            if self.demo:
+                print('  hypervisor: %s %s %s (%s)' % (
+                    info['driver_volume_type'], data['export'], data['name'],
+                    data['format']))
             self.require(info['driver_volume_type'] == 'lustre' and
                          data['format'] == (fmt or data['format']),
                          'attached %s: lustre, %s (connection info: %s, %s)'
@@ -365,9 +369,6 @@ class Suite(object):
                     data['export'], mount_point)
             disk = Disk(os.path.join(mount_point, data['name']),
                         data['format'], data)
-            if self.demo:
-                print('  hypervisor: lustre %s %s (%s)' % (
-                    data['export'], data['name'], data['format']))
             # A raw volume that starts with a qcow2 header (a container
             # copied as data) would be probed as qcow2.
             probed = disk.probed_format()
