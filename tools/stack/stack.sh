@@ -571,18 +571,37 @@ EOF
     say "Keystone catalog: service project, service users, volumev3 + block-storage + image$(nova_enabled && echo ' + compute + placement + network') endpoints"
 }
 
-authtoken_section() {
+# The [DEFAULT] lines Cinder and Nova share.
+default_section() {
     cat <<EOF
-[keystone_authtoken]
-www_authenticate_uri = http://127.0.0.1:5000
+[DEFAULT]
+host = $HOST
+my_ip = 127.0.0.1
+debug = true
+log_dir = $LOGS
+transport_url = rabbit://guest:guest@127.0.0.1:5672/
+EOF
+}
+
+# service_auth SECTION USER: password auth as USER of project service.
+service_auth() {
+    cat <<EOF
+[$1]
 auth_url = http://127.0.0.1:5000
 auth_type = password
 project_domain_name = Default
 user_domain_name = Default
 project_name = service
-username = $1
+username = $2
 password = $PASSWORD
+region_name = RegionOne
 EOF
+}
+
+# authtoken_section USER: how the API of service USER checks tokens.
+authtoken_section() {
+    service_auth keystone_authtoken "$1"
+    echo "www_authenticate_uri = http://127.0.0.1:5000"
 }
 
 # --- Glance ----------------------------------------------------------------
@@ -631,14 +650,9 @@ write_cinder_conf() {
     printf '%s\n' "${SHARES1[@]}" > "$ETC/cinder/lustre1_shares"
     [ ${#SHARES2[@]} -eq 0 ] || printf '%s\n' "${SHARES2[@]}" > "$ETC/cinder/lustre2_shares"
     {
+        default_section
         cat <<EOF
-[DEFAULT]
-host = $HOST
-my_ip = 127.0.0.1
-debug = true
-log_dir = $LOGS
 state_path = $STATE/cinder
-transport_url = rabbit://guest:guest@127.0.0.1:5672/
 auth_strategy = keystone
 rootwrap_config = $ETC/cinder/rootwrap.conf
 api_paste_config = $ETC/cinder/api-paste.ini

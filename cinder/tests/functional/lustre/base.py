@@ -38,6 +38,7 @@ import tempfile
 import fixtures
 from oslo_utils import units
 
+from cinder.backup.drivers import lustre as lustre_backup
 from cinder import context
 from cinder import objects
 import cinder.privsep
@@ -46,6 +47,7 @@ from cinder.volume import configuration as conf
 from cinder.volume.drivers import lustre
 from cinder.volume.drivers import remotefs
 from cinder.volume import volume_types
+from cinder.volume import volume_utils
 
 STANDIN = '/usr/local/sbin/lustre-standin'
 MGS = '10.0.0.1@tcp'
@@ -177,6 +179,16 @@ class LustreFunctionalTestCase(test.TestCase):
         driver.check_for_setup_error()
         return driver
 
+    def make_backup_driver(self, share=BACKUP_SHARE):
+        """A backup driver on a stand-in share: 64 MiB files, no compression."""
+        self.override_config('backup_lustre_share', share)
+        self.override_config('backup_lustre_mount_point_base',
+                             os.path.join(self.tmp, 'backup_mount'))
+        self.override_config('backup_file_size', 64 * units.Mi)
+        self.override_config('backup_compression_algorithm', 'none')
+        self.mock_object(volume_utils, 'notify_about_backup_usage')
+        return lustre_backup.LustreBackupDriver(self.context)
+
     def empty_shares(self):
         """Leave the class's filesystems as empty as the test found them."""
         for share in (SHARE1, SHARE2):
@@ -290,6 +302,28 @@ class LustreFunctionalTestCase(test.TestCase):
         status, out = run('qemu-img', 'compare', '-f', fmt, '-F', 'raw',
                           path, model or self.model(volume), check=False)
         self.assertEqual(0, status, out)
+
+    def bytes_lost(self, path, fmt, model_path):
+        """Bytes a guest of the file would see that differ from the model.
+
+        Counted by MiB: a MiB that differs counts whole.
+        """
+        status, _out = run('qemu-img', 'compare', '-f', fmt, '-F', 'raw',
+                           path, model_path, check=False)
+        if status == 0:
+            return 0
+        lost = 0
+        raw = os.path.join(self.tmp, 'seen.raw')
+        run('qemu-img', 'convert', '-f', fmt, '-O', 'raw', path, raw)
+        with open(raw, 'rb') as seen, open(model_path, 'rb') as want:
+            while True:
+                a, b = seen.read(units.Mi), want.read(units.Mi)
+                if not a and not b:
+                    break
+                if a != b:
+                    lost += max(len(a), len(b))
+        os.unlink(raw)
+        return lost
 
     def files(self, share=SHARE1):
         """The files on a share (the stand-in's own files aside)."""
