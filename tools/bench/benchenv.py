@@ -45,8 +45,8 @@ NFS_HELPER = '/sbin/mount.nfs'
 WORK_PREFIX = 'cinder-lustre-bench.'
 WORK_PARENT = '/var/tmp'
 SHIM_MARKER = '# cinder-lustre-bench temporary NFS mount helper'
-# The shim maps HOST:/path to a bind mount of /path, as the notes of the
-# local Cinder stack describe; with no arguments it fails like mount.nfs.
+# The shim maps HOST:/path to a bind mount of /path (the NFS server would
+# export that same directory); with no arguments it fails like mount.nfs.
 SHIM = '''#!/bin/sh
 %(marker)s, run %(pid)d.
 # Removed by the benchmark when it ends; safe to delete if that run is gone.

@@ -16,8 +16,7 @@
 # Nova's server views need, and the guest image (build-guest.sh).
 # STACK_NOVA=0 leaves all of it out.
 #
-# Facts and traps behind the choices here: shared/reference/
-# nova-on-this-machine.md and tools/stack/README.rst ("Nova").
+# Facts and traps behind the choices here: tools/stack/README.rst ("Nova").
 
 NOVA_VENV=$BASE/venv-nova          # nova, placement, libvirt-python
 NEUTRON_VENV=$BASE/venv-neutron    # neutron (its API only)
