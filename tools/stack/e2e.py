@@ -555,8 +555,8 @@ class Journey(object):
         ]
 
     def run(self):
-        print('\n== %s, %s volumes (%s) ==' % (self.backend, self.provisioning,
-                                              self.fmt))
+        print('\n== %s, %s volumes (%s) ==' % (
+            self.backend, self.provisioning, self.fmt))
         for title, step in self.steps():
             print('-- ' + title)
             step()

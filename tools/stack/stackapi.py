@@ -109,4 +109,3 @@ def wait(api, kind, res_id, status, timeout=300):
         time.sleep(1)
     found = current and current['status']
     raise ApiError('%s %s is %s, not %s' % (kind, res_id, found, status))
-
