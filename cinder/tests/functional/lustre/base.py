@@ -154,6 +154,10 @@ class LustreFunctionalTestCase(test.TestCase):
         self.write_shares(SHARE1, SHARE2)
         self.driver = self.make_driver()
         self.addCleanup(self.empty_shares)
+        # Volume types as an operator defines them.
+        self.thin = self.volume_type('thin', **{'provisioning:type': 'thin'})
+        self.thick = self.volume_type('thick',
+                                      **{'provisioning:type': 'thick'})
 
     def write_shares(self, *lines):
         with open(self.shares_file, 'w') as f:
@@ -180,7 +184,7 @@ class LustreFunctionalTestCase(test.TestCase):
         return driver
 
     def make_backup_driver(self, share=BACKUP_SHARE):
-        """A backup driver on a stand-in share: 64 MiB files, no compression."""
+        """A backup driver on a stand-in share: 64 MiB files, uncompressed."""
         self.override_config('backup_lustre_share', share)
         self.override_config('backup_lustre_mount_point_base',
                              os.path.join(self.tmp, 'backup_mount'))

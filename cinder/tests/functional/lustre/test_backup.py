@@ -41,7 +41,6 @@ class LustreBackupTestCase(base.LustreFunctionalTestCase):
 
     def setUp(self):
         super().setUp()
-        self.thin = self.volume_type('thin', **{'provisioning:type': 'thin'})
         self.backup_driver = self.make_backup_driver()
         self.backup_driver.check_for_setup_error()
 

@@ -55,9 +55,6 @@ class FaultTestCase(base.LustreFunctionalTestCase):
 
     def setUp(self):
         super().setUp()
-        self.thin = self.volume_type('thin', **{'provisioning:type': 'thin'})
-        self.thick = self.volume_type('thick',
-                                      **{'provisioning:type': 'thick'})
         # A volume that no fault may touch.
         self.bystander = self.create_volume(vtype=self.thin)
         self.guest_write(self.bystander, 0, 4 * MI, 0x7e)
