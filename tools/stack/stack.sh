@@ -406,23 +406,30 @@ EOF
     say "Lustre stand-in: lfs01 (/cinder, /cinder2; OST pools fast, slow), lfs02 (/cinder), lfs03 (/backup); images in $STATE/lustre-standin"
 }
 
+# The stand-in's administration command, from the tree: it works whether
+# the stand-in is installed or not (another test run may have removed it),
+# and its unmount works on real Lustre mounts too.
+standin_admin() {
+    /usr/bin/python3 "$STANDIN/lustre-standin" "$@"
+}
+
 unmount_lustre() {
     local base
     for base in "${MOUNT_BASES[@]}"; do
-        # From the tree: it works on real Lustre mounts too, installed or not.
-        /usr/bin/python3 "$STANDIN/lustre-standin" unmount "$base" ||
+        standin_admin unmount "$base" ||
             say "WARNING: could not unmount everything under $base"
     done
 }
 
 teardown_lustre() {
     unmount_lustre
-    if [ -f "$ETC/lustre-standin.conf" ] && command -v lustre-standin >/dev/null; then
+    if [ -f "$ETC/lustre-standin.conf" ]; then
         # The "servers": image mounts and loop devices of our filesystems.
-        LUSTRE_STANDIN_CONF=$ETC/lustre-standin.conf lustre-standin cleanup >/dev/null ||
+        standin_admin --config "$ETC/lustre-standin.conf" cleanup >/dev/null ||
             say "WARNING: lustre-standin cleanup reported a problem"
     fi
-    rm -rf "$STATE/lustre-standin" "$ETC/lustre-standin.conf"
+    rm -rf "$STATE/lustre-standin" "$ETC/lustre-standin.conf" ||
+        say "WARNING: a stand-in filesystem is still mounted under $STATE/lustre-standin"
     if [ -f "$RUN/standin-ours" ]; then
         say "uninstalling the Lustre stand-in"
         "$STANDIN/uninstall" || say "WARNING: the stand-in's uninstall reported a problem"
