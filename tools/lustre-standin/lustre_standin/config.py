@@ -1,7 +1,6 @@
 """The stand-in's configuration file (INI, see README.rst)."""
 
 import configparser
-import dataclasses
 import os
 import sys
 
@@ -39,20 +38,21 @@ def load(prog, path=None):
         return None
 
 
-@dataclasses.dataclass(eq=False)
 class FsConfig(object):
     """Settings of one emulated filesystem (one ``[fs:NAME]`` section)."""
 
-    name: str
-    size: int
-    osts: int
-    pools: dict
-    mgs: list
-    configured: bool
-    # The filesystem-wide default layout (what the MDS uses when neither
-    # the file nor any parent directory says otherwise).
-    stripe_count: int
-    stripe_size: int
+    def __init__(self, name, size, osts, pools, mgs, configured,
+                 stripe_count, stripe_size):
+        self.name = name
+        self.size = size
+        self.osts = osts
+        self.pools = pools
+        self.mgs = mgs
+        self.configured = configured
+        # The filesystem-wide default layout (what the MDS uses when
+        # neither the file nor any parent directory says otherwise).
+        self.stripe_count = stripe_count
+        self.stripe_size = stripe_size
 
     def ost_uuid(self, index):
         return '%s-OST%04x_UUID' % (self.name, index)

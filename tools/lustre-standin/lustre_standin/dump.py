@@ -9,8 +9,6 @@ layouts (``components:`` list instead of ``componentN:`` keys); the
 configured version selects which one is printed.
 """
 
-import dataclasses
-
 VERBOSE_STRIPE_COUNT = 0x1
 VERBOSE_STRIPE_SIZE = 0x2
 VERBOSE_STRIPE_OFFSET = 0x4
@@ -46,7 +44,6 @@ VERBOSE_COMP_OPTS = (VERBOSE_COMP_COUNT | VERBOSE_COMP_ID |
 EOF = 0xffffffffffffffff
 
 
-@dataclasses.dataclass(eq=False)
 class Lmm(object):
     """One plain layout (or component sub-layout) ready to print.
 
@@ -55,14 +52,16 @@ class Lmm(object):
     not instantiated yet).
     """
 
-    count: int
-    size: int
-    offset: int
-    pool: str
-    objects: list = None
-    gen: int = 0
-    pattern: str = 'raid0'
-    fid: str = None
+    def __init__(self, count, size, offset, pool, objects=None, gen=0,
+                 pattern='raid0', fid=None):
+        self.count = count
+        self.size = size
+        self.offset = offset
+        self.pool = pool
+        self.objects = objects
+        self.gen = gen
+        self.pattern = pattern
+        self.fid = fid
 
 
 class Entry(object):

@@ -1,6 +1,5 @@
 """``lfs getstripe``."""
 
-import dataclasses
 import errno
 import os
 import stat
@@ -56,18 +55,18 @@ FIELDS = {'c': dump.VERBOSE_STRIPE_COUNT, 'S': dump.VERBOSE_STRIPE_SIZE,
 UNSUPPORTED = frozenset(('mirror-index', 'mirror-id', 'O', 'v', 'z'))
 
 
-@dataclasses.dataclass(eq=False)
 class Params(object):
     """What to print: liblustreapi's verbose mask, depth and flags."""
 
-    verbose: int = 0
-    max_depth: int = 1
-    yaml: bool = False
-    raw: bool = False
-    quiet: bool = False
-    recursive: bool = False
-    mdt_index: bool = False
-    default_lmv: bool = False
+    def __init__(self):
+        self.verbose = 0
+        self.max_depth = 1
+        self.yaml = False
+        self.raw = False
+        self.quiet = False
+        self.recursive = False
+        self.mdt_index = False
+        self.default_lmv = False
 
 
 def parse(lfs, args):

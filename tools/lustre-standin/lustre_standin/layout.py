@@ -18,7 +18,6 @@ nearest directory default.  We cannot see when such a file was created, so
 this is evaluated when asked, against the defaults in force at that time.
 """
 
-import dataclasses
 import errno
 import json
 import os
@@ -43,18 +42,19 @@ FID_SEQ_IDIF = 0x100000000
 FID_SEQ_NORMAL = 0x200000401
 
 
-@dataclasses.dataclass(eq=False)
 class Component(object):
     """One component: an extent of the file and how it is striped."""
 
-    start: int = 0
-    end: int = EOF
-    count: int = 0
-    size: int = 0
-    offset: int = -1
-    pool: str = ''
-    # [[ost_index, object_id], ...] once instantiated.
-    objects: list = None
+    def __init__(self, start=0, end=EOF, count=0, size=0, offset=-1,
+                 pool='', objects=None):
+        self.start = start
+        self.end = end
+        self.count = count
+        self.size = size
+        self.offset = offset
+        self.pool = pool
+        # [[ost_index, object_id], ...] once instantiated.
+        self.objects = objects
 
     def to_dict(self):
         data = {'start': self.start,

@@ -4,7 +4,6 @@ Exit statuses follow lfs 2.15: a usage error prints the command's help
 and exits with 4 (libcfs's CMD_HELP); other failures exit with the errno.
 """
 
-import dataclasses
 import errno
 import os
 import sys
@@ -201,25 +200,24 @@ DF_OPTIONS = [cmdline.Option('h', 'h', ('human-readable',)),
               cmdline.Option('v', 'v', ('verbose',))]
 
 
-@dataclasses.dataclass(eq=False)
 class Statfs(object):
     """The fields of a Lustre obd_statfs that lfs df prints."""
 
-    bsize: int = 1
-    blocks: int = 0
-    bfree: int = 0
-    bavail: int = 0
-    files: int = 0
-    ffree: int = 0
+    def __init__(self, bsize=1, blocks=0, bfree=0, bavail=0, files=0,
+                 ffree=0):
+        self.bsize = bsize
+        self.blocks = blocks
+        self.bfree = bfree
+        self.bavail = bavail
+        self.files = files
+        self.ffree = ffree
 
 
-@dataclasses.dataclass(eq=False)
 class DfFlags(object):
-    """How lfs df was asked to print (-i, -h, -H)."""
-
-    inodes: bool = False
-    cooked: bool = False
-    decimal: bool = False
+    def __init__(self):
+        self.inodes = False
+        self.cooked = False
+        self.decimal = False
 
 
 def share(total, parts, index):

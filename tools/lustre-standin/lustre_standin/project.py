@@ -16,7 +16,6 @@ filesystem and summing the blocks of its files: exact, but O(files).
 Limits are always 0 (``lfs setquota`` is not emulated).
 """
 
-import dataclasses
 import errno
 import os
 import pwd
@@ -104,17 +103,15 @@ def parse_projid(text):
     return None
 
 
-@dataclasses.dataclass(eq=False)
 class Control(object):
-    """What lfs project was asked to do."""
-
-    op: str = 'list'
-    projid: int = None
-    set_inherit: bool = False
-    dironly: bool = False
-    recursive: bool = False
-    keep: bool = False
-    newline: bool = True
+    def __init__(self):
+        self.op = 'list'
+        self.projid = None
+        self.set_inherit = False
+        self.dironly = False
+        self.recursive = False
+        self.keep = False
+        self.newline = True
 
 
 def run_project(lfs, args):

@@ -11,7 +11,6 @@ Note the doubled command name in some messages ("lfs setstripe
 setstripe: invalid stripe count"): lfs 2.15 prints that.
 """
 
-import dataclasses
 import errno
 import fcntl
 import os
@@ -83,15 +82,15 @@ class Usage(Exception):
         self.lines = lines
 
 
-@dataclasses.dataclass(eq=False)
 class Request(object):
     """Stripe options as typed (None: not given, inherit)."""
 
-    count: int = None
-    size: int = None
-    offset: int = None
-    pool: str = None
-    end: int = 0
+    def __init__(self):
+        self.count = None
+        self.size = None
+        self.offset = None
+        self.pool = None
+        self.end = 0
 
     def specified(self):
         return (self.count is not None or self.size is not None or

@@ -15,7 +15,6 @@ Writers prune the entries that fail that test.
 """
 
 import contextlib
-import dataclasses
 import fcntl
 import os
 
@@ -174,7 +173,6 @@ def prune(registry, table):
                            if client_is_live(entry, table)]
 
 
-@dataclasses.dataclass(eq=False)
 class FsView(object):
     """How one path reaches an emulated filesystem.
 
@@ -184,18 +182,17 @@ class FsView(object):
     above a fileset (subdirectory) mount too.
     """
 
-    fs: object
-    mountpoint: str
-    subdir: str
-    instance: str
-    server_root: str
-    dev: str
-    is_server: bool = False
-    spec: object = None
-
-    @property
-    def fsname(self):
-        return self.fs.name
+    def __init__(self, fs, mountpoint, subdir, instance, server_root, dev,
+                 is_server=False, spec=None):
+        self.fs = fs
+        self.fsname = fs.name
+        self.mountpoint = mountpoint
+        self.subdir = subdir
+        self.instance = instance
+        self.server_root = server_root
+        self.dev = dev
+        self.is_server = is_server
+        self.spec = spec
 
     def name(self):
         """What ``lfs getname`` prints: FSNAME-INSTANCE."""
