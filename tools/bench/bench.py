@@ -312,21 +312,20 @@ class Bench(object):
             if 10 in nfs_sizes:
                 res.figures['create.nfs.100x'].add(
                     rnd, 10 * res.figures['create.nfs.10'].samples[rnd])
-        res.ratio('create.lustre.100_1', 'create',
-                  'LustreDriver 100 GiB / 1 GiB (time)',
-                  'create.lustre.100', 'create.lustre.1')
-        res.ratio('create.lustre.10_1', 'create',
-                  'LustreDriver 10 GiB / 1 GiB (time)',
-                  'create.lustre.10', 'create.lustre.1')
-        res.ratio('create.fallocate.100_1', 'create',
-                  'fallocate(1) 100 GiB / 1 GiB (time)',
-                  'create.fallocate.100', 'create.fallocate.1')
-        res.ratio('create.own.100_1', 'create',
-                  'LustreDriver minus fallocate, 100 / 1 GiB (time)',
-                  'create.own.100', 'create.own.1')
-        res.ratio('create.lustre_fallocate.1', 'create',
-                  'LustreDriver 1 GiB / fallocate(1) 1 GiB (time)',
-                  'create.lustre.1', 'create.fallocate.1')
+        for key, label, a, b in (
+                ('lustre.100_1', 'LustreDriver 100 GiB / 1 GiB',
+                 'lustre.100', 'lustre.1'),
+                ('lustre.10_1', 'LustreDriver 10 GiB / 1 GiB',
+                 'lustre.10', 'lustre.1'),
+                ('fallocate.100_1', 'fallocate(1) 100 GiB / 1 GiB',
+                 'fallocate.100', 'fallocate.1'),
+                ('own.100_1', 'LustreDriver minus fallocate, 100 / 1 GiB',
+                 'own.100', 'own.1'),
+                ('lustre_fallocate.1',
+                 'LustreDriver 1 GiB / fallocate(1) 1 GiB',
+                 'lustre.1', 'fallocate.1')):
+            res.ratio('create.' + key, 'create', label + ' (time)',
+                      'create.' + a, 'create.' + b)
         for size in nfs_sizes:
             res.ratio('create.nfs.%d' % size, 'create',
                       'LustreDriver vs NfsDriver at %d GiB (speed)' % size,
@@ -463,27 +462,24 @@ class Bench(object):
             self.progress('clone', rnd, runs, res.figures[key].label,
                           seconds)
 
-        for rnd in range(runs):
-            for who in rotate(('cp', 'clone'), rnd):
-                self.env.settle()
-                if who == 'cp':
-                    copy_once('clone.cp', rnd)
-                else:
-                    driver_once('clone.clone', rnd,
-                                self.lustre.create_cloned_volume, source)
+        def against_cp(cp_key, key, func, *args):
+            """cp and the driver in turn, each first every other round."""
+            for rnd in range(runs):
+                for who in rotate(('cp', 'driver'), rnd):
+                    self.env.settle()
+                    if who == 'cp':
+                        copy_once(cp_key, rnd)
+                    else:
+                        driver_once(key, rnd, func, *args)
+
+        against_cp('clone.cp', 'clone.clone',
+                   self.lustre.create_cloned_volume, source)
         snapshot = cinderenv.new_snapshot(self.ctx, source)
         self.lustre.create_snapshot(snapshot)
         snapshot.status = 'available'
         snapshot.save()
-        for rnd in range(runs):
-            for who in rotate(('cp', 'snapshot'), rnd):
-                self.env.settle()
-                if who == 'cp':
-                    copy_once('clone.cp2', rnd)
-                else:
-                    driver_once('clone.snapshot', rnd,
-                                self.lustre.create_volume_from_snapshot,
-                                snapshot)
+        against_cp('clone.cp2', 'clone.snapshot',
+                   self.lustre.create_volume_from_snapshot, snapshot)
         snapshot.status = 'deleting'
         snapshot.save()
         self.lustre.delete_snapshot(snapshot)
@@ -752,7 +748,6 @@ class Bench(object):
 
     def backup_cell(self, cell, volume, path, target, target_path, rnd,
                     runs):
-        res = self.results
         vol, comp, kind = cell
         worker = self.workers[kind]
         suffix = '%s.%s.%s' % (vol, comp, kind)
@@ -762,32 +757,17 @@ class Bench(object):
                 'size': volume.size}
         try:
             backup = worker.call('backup', **args)
-            res.figures['backup.' + suffix].add(
-                rnd, backup['seconds'], peak_rss_mib=backup['peak_rss_kib'] /
-                1024, start_rss_mib=backup['start_rss_kib'] / 1024,
-                stored_bytes=backup['stored_bytes'],
-                data_bytes=backup['data_bytes'], objects=backup['objects'],
-                init_seconds=backup['init_seconds'])
-            res.figures['mem.backup.' + suffix].add(
-                rnd, backup['peak_rss_kib'] / 1024)
-            self.progress('backup', rnd, runs, label + ' backup',
-                          backup['seconds'], '%s, peak %d MiB' % (
-                              self.rate(backup['seconds']),
-                              backup['peak_rss_kib'] / 1024))
+            self.record_backup_op('backup', suffix, rnd, runs, label, backup,
+                                  start_rss_mib=backup['start_rss_kib'] / 1024,
+                                  stored_bytes=backup['stored_bytes'],
+                                  data_bytes=backup['data_bytes'],
+                                  objects=backup['objects'])
             self.env.settle()
             restore = worker.call('restore', backup_id=backup['backup_id'],
                                   volume_id=target.id, path=target_path)
-            res.figures['restore.' + suffix].add(
-                rnd, restore['seconds'],
-                peak_rss_mib=restore['peak_rss_kib'] / 1024,
-                restored_file_bytes=restore['size'],
-                init_seconds=restore['init_seconds'])
-            res.figures['mem.restore.' + suffix].add(
-                rnd, restore['peak_rss_kib'] / 1024)
-            self.progress('backup', rnd, runs, label + ' restore',
-                          restore['seconds'], '%s, peak %d MiB' % (
-                              self.rate(restore['seconds']),
-                              restore['peak_rss_kib'] / 1024))
+            self.record_backup_op('restore', suffix, rnd, runs, label,
+                                  restore,
+                                  restored_file_bytes=restore['size'])
             if kind == 'lustre' and rnd == 0 and comp == 'none':
                 self.check_same(path, target_path, label + ' restore')
             worker.call('delete', backup_id=backup['backup_id'])
@@ -798,6 +778,18 @@ class Bench(object):
                 self.workers[kind] = Worker(self.paths, kind,
                                             self.args.profile)
         self.env.trim()
+
+    def record_backup_op(self, op, suffix, rnd, runs, label, found,
+                         **extra):
+        """Time and memory of a backup or restore the worker reported."""
+        peak_mib = found['peak_rss_kib'] / 1024
+        self.results.figures['%s.%s' % (op, suffix)].add(
+            rnd, found['seconds'], peak_rss_mib=peak_mib,
+            init_seconds=found['init_seconds'], **extra)
+        self.results.figures['mem.%s.%s' % (op, suffix)].add(rnd, peak_mib)
+        self.progress('backup', rnd, runs, '%s %s' % (label, op),
+                      found['seconds'], '%s, peak %d MiB' % (
+                          self.rate(found['seconds']), peak_mib))
 
     def backup_ratios(self, volumes, compressions, kinds):
         res = self.results

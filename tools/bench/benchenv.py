@@ -38,12 +38,15 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 STANDIN_SRC = os.path.join(REPO, 'tools', 'lustre-standin')
 STANDIN_ADMIN = '/usr/local/sbin/lustre-standin'
+# The same command from the tree: usable before the install and after the
+# uninstall.
+STANDIN_TREE_ADMIN = os.path.join(STANDIN_SRC, 'lustre-standin')
 NFS_HELPER = '/sbin/mount.nfs'
 WORK_PREFIX = 'cinder-lustre-bench.'
 WORK_PARENT = '/var/tmp'
 SHIM_MARKER = '# cinder-lustre-bench temporary NFS mount helper'
-# The shim maps HOST:/path to a bind mount of /path, as the notes of the
-# local Cinder stack describe; with no arguments it fails like mount.nfs.
+# The shim maps HOST:/path to a bind mount of /path (the NFS server would
+# export that same directory); with no arguments it fails like mount.nfs.
 SHIM = '''#!/bin/sh
 %(marker)s, run %(pid)d.
 # Removed by the benchmark when it ends; safe to delete if that run is gone.
@@ -82,14 +85,11 @@ def mounts_under(path):
 
 
 def unmount_all(path, warnings):
-    for point in mounts_under(path):
-        proc = subprocess.run(['umount', point], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-        if proc.returncode:
-            subprocess.run(['umount', '-l', point], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT)
-            warnings.append('lazy unmount of %s: %s'
-                            % (point, proc.stdout.strip()))
+    """Unmount everything at or below ``path``; lazy unmounts are warned."""
+    out = run([sys.executable, STANDIN_TREE_ADMIN, 'unmount', path],
+              check=False).strip()
+    if out:
+        warnings.append(out)
 
 
 def pid_alive(pid):

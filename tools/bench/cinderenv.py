@@ -139,41 +139,40 @@ def admin_context():
 # Volume drivers
 
 
-def _configuration(group, opts):
+def _share_driver(paths, ctx, driver_class, opts, prefix, share, name,
+                  **options):
+    """A RemoteFS driver of the NAS kind on one share (PREFIX_* options)."""
     from cinder.volume import configuration
     from cinder.volume import driver
     from cinder.volume.drivers import remotefs
+
+    shares_config = os.path.join(paths['work'], 'shares-%s' % name)
+    with open(shares_config, 'w') as f:
+        f.write(share + '\n')
+    group = 'bench_%s' % name
     conf = configuration.Configuration(driver.volume_opts,
                                        config_group=group)
     conf.append_config_values(opts)
     conf.append_config_values(remotefs.nas_opts)
-    return conf
-
-
-def _override(group, **values):
-    for name, value in values.items():
-        CONF.set_override(name, value, group=group)
+    options.update({prefix + '_shares_config': shares_config,
+                    prefix + '_mount_point_base':
+                        paths[prefix + '_mount_base']})
+    for key, value in dict(options, nas_secure_file_operations='false',
+                           nas_secure_file_permissions='false',
+                           volume_backend_name=prefix).items():
+        CONF.set_override(key, value, group=group)
+    volume_driver = driver_class(configuration=conf,
+                                 host='%s@%s' % (HOST, prefix))
+    volume_driver.do_setup(ctx)
+    volume_driver.check_for_setup_error()
+    return volume_driver
 
 
 def lustre_driver(paths, ctx, share=None, name='lustre'):
     """LustreDriver on one share, as cinder-volume builds a backend."""
     from cinder.volume.drivers import lustre
-
-    shares_config = os.path.join(paths['work'], 'shares-%s' % name)
-    with open(shares_config, 'w') as f:
-        f.write((share or paths['lustre_share']) + '\n')
-    group = 'bench_%s' % name
-    conf = _configuration(group, lustre.lustre_opts)
-    _override(group,
-              lustre_shares_config=shares_config,
-              lustre_mount_point_base=paths['lustre_mount_base'],
-              nas_secure_file_operations='false',
-              nas_secure_file_permissions='false',
-              volume_backend_name='lustre')
-    driver = lustre.LustreDriver(configuration=conf, host=HOST + '@lustre')
-    driver.do_setup(ctx)
-    driver.check_for_setup_error()
-    return driver
+    return _share_driver(paths, ctx, lustre.LustreDriver, lustre.lustre_opts,
+                         'lustre', share or paths['lustre_share'], name)
 
 
 def nfs_driver(paths, ctx, sparsed, share=None, name='nfs'):
@@ -183,23 +182,9 @@ def nfs_driver(paths, ctx, sparsed, share=None, name='nfs'):
     mount.nfs shim, which bind-mounts it.
     """
     from cinder.volume.drivers import nfs
-
-    shares_config = os.path.join(paths['work'], 'shares-%s' % name)
-    with open(shares_config, 'w') as f:
-        f.write((share or paths['nfs_share']) + '\n')
-    group = 'bench_%s' % name
-    conf = _configuration(group, nfs.nfs_opts)
-    _override(group,
-              nfs_shares_config=shares_config,
-              nfs_mount_point_base=paths['nfs_mount_base'],
-              nfs_sparsed_volumes=sparsed,
-              nas_secure_file_operations='false',
-              nas_secure_file_permissions='false',
-              volume_backend_name='nfs')
-    driver = nfs.NfsDriver(configuration=conf, host=HOST + '@nfs')
-    driver.do_setup(ctx)
-    driver.check_for_setup_error()
-    return driver
+    return _share_driver(paths, ctx, nfs.NfsDriver, nfs.nfs_opts, 'nfs',
+                         share or paths['nfs_share'], name,
+                         nfs_sparsed_volumes=sparsed)
 
 
 # Cinder objects

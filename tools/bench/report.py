@@ -19,6 +19,7 @@ and is reported as the median of those per-round ratios.  A target is a
 threshold on a ratio, met or missed; missing one never fails the run.
 """
 
+import dataclasses
 import statistics
 
 GIB = 1024 ** 3
@@ -86,6 +87,7 @@ class Figure(object):
         return data
 
 
+@dataclasses.dataclass
 class Ratio(object):
     """``a`` over ``b`` round by round; ``speed`` inverts times to speeds.
 
@@ -93,14 +95,13 @@ class Ratio(object):
     is); otherwise a/b of the figures themselves.
     """
 
-    def __init__(self, key, section, label, a, b, speed=False, chart=True):
-        self.key = key
-        self.section = section
-        self.label = label
-        self.a = a
-        self.b = b
-        self.speed = speed
-        self.chart = chart
+    key: str
+    section: str
+    label: str
+    a: Figure
+    b: Figure
+    speed: bool = False
+    chart: bool = True
 
     @property
     def values(self):
@@ -127,15 +128,16 @@ class Ratio(object):
                 'n': len(self.values), 'median': self.median}
 
 
+@dataclasses.dataclass
 class Target(object):
+    """A ratio's median against a threshold (``op``: '>=' or '<=')."""
 
-    def __init__(self, key, label, ratio, op, threshold, why=''):
-        self.key = key
-        self.label = label
-        self.ratio = ratio
-        self.op = op
-        self.threshold = threshold
-        self.why = why
+    key: str
+    label: str
+    ratio: Ratio
+    op: str
+    threshold: float
+    why: str = ''
 
     @property
     def met(self):

@@ -14,19 +14,21 @@
 
 Tempest checks statuses; this checks what the guest sees.  For each backend
 of the running stack (stack.sh) and each of thin (qcow2) and thick (raw)
-volumes, it acts as the hypervisor as demo.sh does: an attachment through
-the attachments API, a mount of the export the connection info names at a
-mount point of its own, qemu-io on the file it names in the format it
-names.  A guest checksum is the SHA-256 of what ``qemu-img convert -O raw``
-gives, never of the file.  Each check prints a PASS or FAIL line and the
-suite goes on; everything it made is deleted in the end, also on failure,
-and then no file of it may be left on the shares.
+volumes, it walks one volume's journey (Journey) acting as the hypervisor:
+an attachment through the attachments API, a mount of the export the
+connection info names at a mount point of its own, qemu-io on the file it
+names in the format it names.  A guest checksum is the SHA-256 of what
+``qemu-img convert -O raw`` gives, never of the file.  Each check prints a
+PASS or FAIL line and the suite goes on; everything it made is deleted in
+the end, also on failure, and then no file of it may be left on the shares.
 
 Usage (as root, the stack up):  /usr/bin/python3 tools/stack/e2e.py [PART...]
 PART: volume (the above), compute (volumes attached by Nova to a real
 guest, e2e_compute.py); by default both, compute only if the stack runs
-Nova.  Results in $STACK_BASE/logs/e2e-results.txt; exit status 1 if a
-check failed.
+Nova.  demo (what demo.sh runs): the same journey on the first backend
+only, each call shown as the operator's openstack or cinder command.
+Results in $STACK_BASE/logs/e2e-results.txt (demo: demo-results.txt); exit
+status 1 if a check failed.
 """
 
 import contextlib
@@ -129,9 +131,16 @@ class Disk(object):
 
 
 class Suite(object):
+    """The stack's REST API, the hypervisor, and what the checks made.
 
-    def __init__(self):
+    demo: show, before each call, the operator's command that does the
+    same, run a few listings through the CLIs, and walk the journey on the
+    first backend only (retype and migration need a second one).
+    """
+
+    def __init__(self, demo=False):
         load_openrc()
+        self.demo = demo
         self.api = stackapi.Api()
         self.glance = self.api.endpoints['image']
         self.results = []
@@ -157,6 +166,20 @@ class Suite(object):
         return self.check(found == expected, '%s (%s, expected %s)'
                           % (what, found, expected))
 
+    def say(self, *command):
+        """In the demo, the operator's command for the call that follows."""
+        if self.demo:
+            print('  $ ' + ' '.join(shlex.quote(str(word))
+                                    for word in command if word != ''))
+
+    def show(self, *command):
+        """In the demo, run a listing through the CLI, as an operator."""
+        if self.demo:
+            self.say(*command)
+            proc = subprocess.run(command, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+            print(proc.stdout.rstrip())
+
     # --- Cinder and Glance -------------------------------------------------
 
     def call(self, method, path, body=None, **kwargs):
@@ -179,6 +202,12 @@ class Suite(object):
         """
         body = dict(name='e2e-%s-%s' % (name, self.stamp), size=size,
                     volume_type=type_id, **source)
+        option = {'snapshot_id': '--snapshot', 'source_volid': '--source',
+                  'imageRef': '--image'}
+        self.say('openstack', 'volume', 'create', '--size', size, '--type',
+                 self.type_names.get(type_id, type_id),
+                 *[word for key, value in source.items()
+                   for word in (option[key], value)], body['name'])
         vol = self.call('POST', '/volumes', {'volume': body})['volume']
         self.made.append(('volume', vol['id']))
         self.wait('volume', vol['id'])
@@ -187,6 +216,8 @@ class Suite(object):
     def snapshot(self, volume_id, name):
         body = {'volume_id': volume_id,
                 'name': 'e2e-%s-%s' % (name, self.stamp)}
+        self.say('openstack', 'volume', 'snapshot', 'create', '--volume',
+                 volume_id, body['name'])
         snap = self.call('POST', '/snapshots',
                          {'snapshot': body})['snapshot']
         self.made.append(('snapshot', snap['id']))
@@ -196,6 +227,10 @@ class Suite(object):
     def backup(self, volume_id, name, **options):
         body = dict(volume_id=volume_id, name='e2e-%s-%s' % (name, self.stamp),
                     **options)
+        self.say('openstack', 'volume', 'backup', 'create', '--name',
+                 body['name'], '--incremental' if 'incremental' in options
+                 else '', *(('--snapshot', options['snapshot_id'])
+                            if 'snapshot_id' in options else ()), volume_id)
         backup = self.call('POST', '/backups', {'backup': body})['backup']
         self.made.append(('backup', backup['id']))
         self.wait('backup', backup['id'])
@@ -204,6 +239,9 @@ class Suite(object):
     def restore(self, backup_id, volume_id=None, name=None):
         body = {'volume_id': volume_id} if volume_id else {
             'name': 'e2e-%s-%s' % (name, self.stamp)}
+        self.say('cinder', 'backup-restore', *(
+            ('--volume', volume_id) if volume_id else
+            ('--name', body['name'])), backup_id)
         restored = self.call('POST', '/backups/%s/restore' % backup_id,
                              {'restore': body})['restore']
         if not volume_id:
@@ -213,6 +251,9 @@ class Suite(object):
         return restored['volume_id']
 
     def delete(self, kind, res_id):
+        noun = {'image': ['image'], 'volume': ['volume'],
+                'type': ['volume', 'type']}.get(kind, ['volume', kind])
+        self.say('openstack', *noun, 'delete', res_id)
         if kind == 'image':
             self.call('DELETE', '/v2/images/%s' % res_id, url=self.glance,
                       missing_ok=True)
@@ -242,6 +283,9 @@ class Suite(object):
             specs['volume_backend_name'] = backend
         body = {'name': name, 'os-volume-type-access:is_public': True,
                 'extra_specs': specs}
+        self.say('openstack', 'volume', 'type', 'create', *[
+            word for key, value in sorted(specs.items())
+            for word in ('--property', '%s=%s' % (key, value))], name)
         vtype = self.call('POST', '/types',
                           {'volume_type': body})['volume_type']
         self.made.append(('type', vtype['id']))
@@ -250,6 +294,46 @@ class Suite(object):
 
     def host(self, volume_id):
         return self.get('volume', volume_id)['os-vol-host-attr:host']
+
+    def revert(self, volume_id, snapshot_id):
+        self.say('cinder', '--os-volume-api-version', '3.40',
+                 'revert-to-snapshot', snapshot_id)
+        self.action(volume_id, 'revert', {'snapshot_id': snapshot_id})
+        self.wait('volume', volume_id)
+
+    def extend(self, volume_id, size):
+        self.say('openstack', 'volume', 'set', '--size', size, volume_id)
+        self.action(volume_id, 'os-extend', {'new_size': size})
+        self.wait('volume', volume_id)
+
+    def upload(self, volume_id, name, disk_format):
+        """Upload to Glance; the image's final status."""
+        name = 'e2e-%s-%s' % (name, self.stamp)
+        self.say('openstack', 'image', 'create', '--volume', volume_id,
+                 '--disk-format', disk_format, '--container-format', 'bare',
+                 name)
+        image = self.action(volume_id, 'os-volume_upload_image', {
+            'image_name': name, 'disk_format': disk_format,
+            'container_format': 'bare',
+            'force': False})['os-volume_upload_image']['image_id']
+        self.made.append(('image', image))
+        self.wait('volume', volume_id)
+        return image, self.wait_image(image)
+
+    def migrate(self, volume_id, host):
+        """Migrate to a pool; the migration's final status."""
+        self.say('openstack', 'volume', 'migrate', '--host', host, volume_id)
+        self.action(volume_id, 'os-migrate_volume', {
+            'host': host, 'force_host_copy': False})
+        return self.wait_migration(volume_id)
+
+    def retype(self, volume_id, type_name):
+        """Retype, migrating if need be; the volume in the end."""
+        self.say('openstack', 'volume', 'set', '--type', type_name,
+                 '--retype-policy', 'on-demand', volume_id)
+        self.action(volume_id, 'os-retype', {
+            'new_type': type_name, 'migration_policy': 'on-demand'})
+        return self.wait_retype(volume_id, type_name)
 
     # --- the hypervisor ----------------------------------------------------
 
@@ -266,6 +350,10 @@ class Suite(object):
             # The attachments API flattens {driver_volume_type, data}.
             info = conn['connection_info']
             data = info.get('data', info)
+            if self.demo:
+                print('  hypervisor: %s %s %s (%s)' % (
+                    info['driver_volume_type'], data['export'], data['name'],
+                    data['format']))
             self.require(info['driver_volume_type'] == 'lustre' and
                          data['format'] == (fmt or data['format']),
                          'attached %s: lustre, %s (connection info: %s, %s)'
@@ -307,181 +395,6 @@ class Suite(object):
             if disk.fmt == 'raw':
                 self.same(os.stat(disk.path).st_size, size * GiB,
                           '%s: raw file size' % what)
-
-    # --- the checks --------------------------------------------------------
-
-    def combination(self, backend, provisioning, types, pools):
-        """The checks of issue 11 on one backend, for one provisioning.
-
-        The order makes each precondition hold: revert only to the latest
-        snapshot, migration and restore into an existing volume only of
-        volumes without snapshots, extend last (the snapshots are 1 GiB).
-        """
-        fmt = FORMATS[provisioning]
-        vtype = types[backend, provisioning]
-        other = next(b for b, p in types if b not in (backend, None))
-        sha = {}
-
-        print('\n== %s, %s volumes (%s) ==' % (backend, provisioning, fmt))
-        print('-- create, write, read back')
-        vol = self.volume('vol', vtype)
-        with self.attached(vol, fmt) as disk:
-            self.same(disk.virtual_size(), GiB, 'new volume: virtual size')
-            allocated = os.stat(disk.path).st_blocks * 512
-            if provisioning == 'thick':
-                self.check(allocated >= GiB, 'new volume: file preallocated '
-                           '(%d bytes allocated)' % allocated)
-            else:
-                self.check(allocated < MiB, 'new volume: file small '
-                           '(%d bytes allocated)' % allocated)
-            disk.write('write -P 0x11 0 1M', 'write -P 0x12 512M 1M',
-                       'write -P 0x13 1023M 1M')
-            self.check(disk.io('read -P 0x11 0 1M', 'read -P 0x12 512M 1M',
-                               'read -P 0x13 1023M 1M', 'read -P 0 1M 511M'),
-                       'guest reads back 0x11@0, 0x12@512M, 0x13@1023M '
-                       '(last MiB), zeros between')
-            sha['v1'] = sha['s1'] = disk.sha()
-
-        print('-- snapshots s1 and s2, a volume from each')
-        s1 = self.snapshot(vol, 's1')
-        # A volume with snapshots is attached as its active qcow2 overlay.
-        with self.attached(vol, 'qcow2') as disk:
-            self.same(disk.sha(), sha['v1'], 'after snapshot s1: checksum')
-            disk.write('write -P 0x21 0 1M', 'write -P 0x22 256M 1M',
-                       'write -P 0x23 1023M 512k')
-            sha['s2'] = disk.sha()
-        s2 = self.snapshot(vol, 's2')
-        with self.attached(vol, 'qcow2') as disk:
-            disk.write('write -P 0x31 512M 1M', 'write -P 0x32 768M 1M')
-            sha['now'] = disk.sha()
-        for name, snap in (('s1', s1), ('s2', s2)):
-            from_snap = self.volume('from-' + name, vtype, snapshot_id=snap)
-            self.holds(from_snap, sha[name], 1,
-                       'volume from %s = its point in time' % name, fmt)
-            self.forget('volume', from_snap)
-
-        print('-- clone of the volume with snapshots')
-        clone = self.volume('clone', vtype, source_volid=vol)
-        self.holds(clone, sha['now'], 1, 'clone = source now', fmt)
-
-        print('-- revert to the latest snapshot: s2, then s1 once s2 is gone')
-        self.action(vol, 'revert', {'snapshot_id': s2})
-        self.wait('volume', vol)
-        self.holds(vol, sha['s2'], 1, 'reverted to s2', 'qcow2')
-        self.forget('snapshot', s2)
-        self.action(vol, 'revert', {'snapshot_id': s1})
-        self.wait('volume', vol)
-        self.holds(vol, sha['v1'], 1, 'after deleting s2, reverted to s1',
-                   'qcow2')
-        with self.attached(vol, 'qcow2') as disk:
-            disk.write('write -P 0x41 0 512k', 'write -P 0x42 300M 1M')
-            sha['full'] = disk.sha()
-
-        print('-- backups of the volume with snapshot s1, restores into new '
-              'volumes')
-        full = self.backup(vol, 'full')
-        with self.attached(vol, 'qcow2') as disk:
-            disk.write('write -P 0x51 100M 1M', 'write -P 0x52 1023M 1M')
-            sha['inc'] = disk.sha()
-        inc = self.backup(vol, 'inc', incremental=True)
-        from_s1 = self.backup(vol, 'from-s1', snapshot_id=s1)
-        # A restored volume is raw, whatever it was (the driver's design):
-        # the backup holds the guest's bytes.
-        restored = self.restore(full, name='restored-full')
-        self.holds(restored, sha['full'], 1,
-                   'full backup restored to a new volume (default type)',
-                   'raw')
-        for name, backup in (('inc', inc), ('s1', from_s1)):
-            target = self.volume('restore-target-' + name, vtype)
-            self.restore(backup, volume_id=target)
-            self.holds(target, sha[name], 1,
-                       'backup %s restored into a new %s volume'
-                       % (name, provisioning), 'raw')
-            self.forget('volume', target)
-
-        print('-- upload to Glance, volume from the image')
-        disk_format = ('qcow2' if (backend, provisioning) == QCOW2_UPLOAD
-                       else 'raw')
-        image = self.action(vol, 'os-volume_upload_image', {
-            'image_name': 'e2e-%s-%s' % (backend, self.stamp),
-            'disk_format': disk_format, 'container_format': 'bare',
-            'force': False})['os-volume_upload_image']['image_id']
-        self.made.append(('image', image))
-        self.wait('volume', vol)
-        status = self.wait_image(image)
-        from_image = None
-        if self.check(status == 'active', 'volume with a snapshot uploaded '
-                      'as a %s image (%s)' % (disk_format, status)):
-            from_image = self.volume('from-image', types[None, provisioning],
-                                     imageRef=image)
-            self.holds(from_image, sha['inc'], 1, 'volume from the %s '
-                       'image = the uploaded volume' % disk_format, fmt)
-        self.forget('image', image)
-
-        print('-- migration and retype (volumes without snapshots)')
-        if from_image:
-            # Its type names no backend (one that does keeps the scheduler
-            # from moving it): to a pool of the backend it is not on.
-            here = self.host(from_image).split('@')[1].split('#')[0]
-            dest = next(pool for name, pool in sorted(pools.items())
-                        if name != here)
-            self.action(from_image, 'os-migrate_volume', {
-                'host': dest, 'force_host_copy': False})
-            status = self.wait_migration(from_image)
-            self.same((status, self.host(from_image)), ('success', dest),
-                      'volume from the image migrated')
-            self.holds(from_image, sha['inc'], 1, 'migrated volume', fmt)
-        new_type = self.type_names[types[other, provisioning]]
-        self.action(clone, 'os-retype', {'new_type': new_type,
-                                         'migration_policy': 'on-demand'})
-        found = self.wait_retype(clone, new_type)
-        self.same((found['status'], found['volume_type'],
-                   found['os-vol-host-attr:host'].split('#')[0]),
-                  ('available', new_type, pools[other].split('#')[0]),
-                  'clone retyped to %s %s (migration status %s)'
-                  % (other, provisioning, found.get('migration_status')))
-        self.holds(clone, sha['now'], 1, 'retyped clone', fmt)
-
-        print('-- restores into existing volumes')
-        # Only into volumes without snapshots: the driver refuses the rest.
-        with self.attached(clone, fmt) as disk:
-            disk.write('write -P 0x61 0 1M', 'write -P 0x62 1023M 1M')
-        self.restore(full, volume_id=clone)
-        self.holds(clone, sha['full'], 1,
-                   'full backup restored into the clone (written over)',
-                   'raw')
-        self.restore(inc, volume_id=restored)
-        self.holds(restored, sha['inc'], 1,
-                   'incremental backup restored into the full\'s volume',
-                   'raw')
-        big = self.volume('restore-2g', vtype, size=2)
-        self.restore(full, volume_id=big)
-        with self.attached(big, 'raw') as disk:
-            self.same(disk.virtual_size(), 2 * GiB,
-                      'full backup restored into a 2 GiB volume: size')
-            self.same(os.stat(disk.path).st_size, 2 * GiB,
-                      'full backup restored into a 2 GiB volume: file size')
-            self.check(disk.io('read -P 0x41 0 512k', 'read -P 0 1G 1G'),
-                       'that volume holds the backup\'s 0x41@0 and its '
-                       'second GiB reads zeros')
-        self.forget('volume', big)
-
-        print('-- extend the volume with a snapshot to 2 GiB')
-        try:
-            self.action(vol, 'os-extend', {'new_size': 2})
-            self.wait('volume', vol)
-        except stackapi.ApiError as exc:
-            self.check(False, 'extend with a snapshot: %s' % exc)
-            return
-        with self.attached(vol, 'qcow2') as disk:
-            self.same(disk.virtual_size(), 2 * GiB, 'extended: virtual size')
-            self.check(disk.io('read -P 0x41 0 512k', 'read -P 0x42 300M 1M',
-                               'read -P 0x52 1023M 1M', 'read -P 0 1G 1G'),
-                       'extended: old data (0x41@0, 0x42@300M, 0x52@1023M) '
-                       'intact, the new GiB reads zeros')
-            self.check(disk.io('write -P 0x71 2047M 1M',
-                               'read -P 0x71 2047M 1M'),
-                       'extended: the guest writes its new last MiB')
 
     def wait_image(self, image_id):
         status = None
@@ -575,17 +488,19 @@ class Suite(object):
             pools.setdefault(backend, pool['name'])
         backends = sorted(pools)
         try:
-            if len(backends) < 2:
+            if len(backends) < 2 and not self.demo:
                 self.check(False, 'two backends to migrate between (%s)'
                            % backends)
                 return
             # Types of each backend, and types of any backend (None).
             types = {(b, p): self.volume_type(b, p)
                      for b in backends + [None] for p in FORMATS}
-            for backend in backends:
+            self.show('openstack', 'volume', 'type', 'list', '--long')
+            for backend in backends[:1] if self.demo else backends:
                 for provisioning in FORMATS:
                     try:
-                        self.combination(backend, provisioning, types, pools)
+                        Journey(self, backend, provisioning, types,
+                                pools).run()
                     except (CheckFailed, stackapi.ApiError) as exc:
                         self.check(False, '%s %s: could not go on: %s'
                                    % (backend, provisioning, exc))
@@ -601,14 +516,224 @@ class Suite(object):
             self.check_leftovers(before)
 
 
+class Journey(object):
+    """One volume's life on one backend, thin or thick, step by step.
+
+    The order makes each precondition hold: revert only to the latest
+    snapshot, migration and restore into an existing volume only of
+    volumes without snapshots, extend last (the snapshots are 1 GiB).
+    Each step leaves what the next ones use in attributes.
+    """
+
+    def __init__(self, suite, backend, provisioning, types, pools):
+        self.suite = suite
+        self.backend, self.provisioning = backend, provisioning
+        self.fmt = FORMATS[provisioning]
+        self.types, self.pools = types, pools
+        self.vtype = types[backend, provisioning]
+        # The backend retype and migration move to; None: only one.
+        self.other = next((b for b, _p in types
+                           if b not in (backend, None)), None)
+        self.sha = {}
+        self.vol = self.s1 = self.clone = self.from_image = None
+        self.s2 = self.full = self.inc = self.restored = None
+
+    def steps(self):
+        return [
+            ('create, write, read back', self.create),
+            ('snapshots s1 and s2, a volume from each', self.snapshots),
+            ('clone of the volume with snapshots', self.clone_volume),
+            ('revert to the latest snapshot: s2, then s1 once s2 is gone',
+             self.revert),
+            ('backups of the volume with snapshot s1, restores into new '
+             'volumes', self.backups),
+            ('upload to Glance, volume from the image', self.image),
+            ('migration and retype (volumes without snapshots)',
+             self.migrate_retype),
+            ('restores into existing volumes', self.restore_into_existing),
+            ('extend the volume with a snapshot to 2 GiB', self.extend),
+        ]
+
+    def run(self):
+        print('\n== %s, %s volumes (%s) ==' % (
+            self.backend, self.provisioning, self.fmt))
+        for title, step in self.steps():
+            print('-- ' + title)
+            step()
+
+    def create(self):
+        s = self.suite
+        self.vol = s.volume('vol', self.vtype)
+        with s.attached(self.vol, self.fmt) as disk:
+            s.same(disk.virtual_size(), GiB, 'new volume: virtual size')
+            allocated = os.stat(disk.path).st_blocks * 512
+            if self.provisioning == 'thick':
+                s.check(allocated >= GiB, 'new volume: file preallocated '
+                        '(%d bytes allocated)' % allocated)
+            else:
+                s.check(allocated < MiB, 'new volume: file small '
+                        '(%d bytes allocated)' % allocated)
+            disk.write('write -P 0x11 0 1M', 'write -P 0x12 512M 1M',
+                       'write -P 0x13 1023M 1M')
+            s.check(disk.io('read -P 0x11 0 1M', 'read -P 0x12 512M 1M',
+                            'read -P 0x13 1023M 1M', 'read -P 0 1M 511M'),
+                    'guest reads back 0x11@0, 0x12@512M, 0x13@1023M '
+                    '(last MiB), zeros between')
+            self.sha['v1'] = self.sha['s1'] = disk.sha()
+        s.show('openstack', 'volume', 'list', '--long')
+
+    def snapshots(self):
+        s, sha = self.suite, self.sha
+        self.s1 = s.snapshot(self.vol, 's1')
+        # A volume with snapshots is attached as its active qcow2 overlay.
+        with s.attached(self.vol, 'qcow2') as disk:
+            s.same(disk.sha(), sha['v1'], 'after snapshot s1: checksum')
+            disk.write('write -P 0x21 0 1M', 'write -P 0x22 256M 1M',
+                       'write -P 0x23 1023M 512k')
+            sha['s2'] = disk.sha()
+        self.s2 = s.snapshot(self.vol, 's2')
+        with s.attached(self.vol, 'qcow2') as disk:
+            disk.write('write -P 0x31 512M 1M', 'write -P 0x32 768M 1M')
+            sha['now'] = disk.sha()
+        for name, snap in (('s1', self.s1), ('s2', self.s2)):
+            from_snap = s.volume('from-' + name, self.vtype, snapshot_id=snap)
+            s.holds(from_snap, sha[name], 1,
+                    'volume from %s = its point in time' % name, self.fmt)
+            s.forget('volume', from_snap)
+
+    def clone_volume(self):
+        s = self.suite
+        self.clone = s.volume('clone', self.vtype, source_volid=self.vol)
+        s.holds(self.clone, self.sha['now'], 1, 'clone = source now',
+                self.fmt)
+
+    def revert(self):
+        s, sha = self.suite, self.sha
+        s.revert(self.vol, self.s2)
+        s.holds(self.vol, sha['s2'], 1, 'reverted to s2', 'qcow2')
+        s.forget('snapshot', self.s2)
+        s.revert(self.vol, self.s1)
+        s.holds(self.vol, sha['v1'], 1, 'after deleting s2, reverted to s1',
+                'qcow2')
+        with s.attached(self.vol, 'qcow2') as disk:
+            disk.write('write -P 0x41 0 512k', 'write -P 0x42 300M 1M')
+            sha['full'] = disk.sha()
+
+    def backups(self):
+        s, sha = self.suite, self.sha
+        self.full = s.backup(self.vol, 'full')
+        with s.attached(self.vol, 'qcow2') as disk:
+            disk.write('write -P 0x51 100M 1M', 'write -P 0x52 1023M 1M')
+            sha['inc'] = disk.sha()
+        self.inc = s.backup(self.vol, 'inc', incremental=True)
+        from_s1 = s.backup(self.vol, 'from-s1', snapshot_id=self.s1)
+        s.show('openstack', 'volume', 'backup', 'list')
+        # A restored volume is raw, whatever it was (the driver's design):
+        # the backup holds the guest's bytes.
+        self.restored = s.restore(self.full, name='restored-full')
+        s.holds(self.restored, sha['full'], 1,
+                'full backup restored to a new volume (default type)', 'raw')
+        for name, backup in (('inc', self.inc), ('s1', from_s1)):
+            target = s.volume('restore-target-' + name, self.vtype)
+            s.restore(backup, volume_id=target)
+            s.holds(target, sha[name], 1,
+                    'backup %s restored into a new %s volume'
+                    % (name, self.provisioning), 'raw')
+            s.forget('volume', target)
+
+    def image(self):
+        s = self.suite
+        disk_format = ('qcow2' if (self.backend, self.provisioning) ==
+                       QCOW2_UPLOAD else 'raw')
+        image, status = s.upload(self.vol, self.backend, disk_format)
+        if s.check(status == 'active', 'volume with a snapshot uploaded '
+                   'as a %s image (%s)' % (disk_format, status)):
+            self.from_image = s.volume(
+                'from-image', self.types[None, self.provisioning],
+                imageRef=image)
+            s.holds(self.from_image, self.sha['inc'], 1, 'volume from the '
+                    '%s image = the uploaded volume' % disk_format, self.fmt)
+        s.forget('image', image)
+
+    def migrate_retype(self):
+        s = self.suite
+        if self.other is None:
+            print('  SKIPPED: only one backend (set LUSTRE_SHARE2)')
+            return
+        if self.from_image:
+            # Its type names no backend (one that does keeps the scheduler
+            # from moving it): to a pool of the backend it is not on.
+            here = s.host(self.from_image).split('@')[1].split('#')[0]
+            dest = next(pool for name, pool in sorted(self.pools.items())
+                        if name != here)
+            status = s.migrate(self.from_image, dest)
+            s.same((status, s.host(self.from_image)), ('success', dest),
+                   'volume from the image migrated')
+            s.holds(self.from_image, self.sha['inc'], 1, 'migrated volume',
+                    self.fmt)
+        new_type = s.type_names[self.types[self.other, self.provisioning]]
+        found = s.retype(self.clone, new_type)
+        s.same((found['status'], found['volume_type'],
+                found['os-vol-host-attr:host'].split('#')[0]),
+               ('available', new_type, self.pools[self.other].split('#')[0]),
+               'clone retyped to %s %s (migration status %s)'
+               % (self.other, self.provisioning,
+                  found.get('migration_status')))
+        s.holds(self.clone, self.sha['now'], 1, 'retyped clone', self.fmt)
+
+    def restore_into_existing(self):
+        # Only into volumes without snapshots: the driver refuses the rest.
+        s, sha = self.suite, self.sha
+        with s.attached(self.clone, self.fmt) as disk:
+            disk.write('write -P 0x61 0 1M', 'write -P 0x62 1023M 1M')
+        s.restore(self.full, volume_id=self.clone)
+        s.holds(self.clone, sha['full'], 1,
+                'full backup restored into the clone (written over)', 'raw')
+        s.restore(self.inc, volume_id=self.restored)
+        s.holds(self.restored, sha['inc'], 1,
+                'incremental backup restored into the full\'s volume', 'raw')
+        big = s.volume('restore-2g', self.vtype, size=2)
+        s.restore(self.full, volume_id=big)
+        with s.attached(big, 'raw') as disk:
+            s.same(disk.virtual_size(), 2 * GiB,
+                   'full backup restored into a 2 GiB volume: size')
+            s.same(os.stat(disk.path).st_size, 2 * GiB,
+                   'full backup restored into a 2 GiB volume: file size')
+            s.check(disk.io('read -P 0x41 0 512k', 'read -P 0 1G 1G'),
+                    'that volume holds the backup\'s 0x41@0 and its '
+                    'second GiB reads zeros')
+        s.forget('volume', big)
+
+    def extend(self):
+        s = self.suite
+        try:
+            s.extend(self.vol, 2)
+        except stackapi.ApiError as exc:
+            s.check(False, 'extend with a snapshot: %s' % exc)
+            return
+        with s.attached(self.vol, 'qcow2') as disk:
+            s.same(disk.virtual_size(), 2 * GiB, 'extended: virtual size')
+            s.check(disk.io('read -P 0x41 0 512k', 'read -P 0x42 300M 1M',
+                            'read -P 0x52 1023M 1M', 'read -P 0 1G 1G'),
+                    'extended: old data (0x41@0, 0x42@300M, 0x52@1023M) '
+                    'intact, the new GiB reads zeros')
+            s.check(disk.io('write -P 0x71 2047M 1M',
+                            'read -P 0x71 2047M 1M'),
+                    'extended: the guest writes its new last MiB')
+
+
 def main(parts):
     import e2e_compute  # noqa: imports this module
     start = time.time()
     results = []
+    name, results_file = 'e2e', RESULTS
+    if parts == ['demo']:
+        name = 'demo'
+        results_file = os.path.join(BASE, 'logs', 'demo-results.txt')
     try:
         for part in parts or ('volume', 'compute'):
-            if part == 'volume':
-                suite = Suite()
+            if part in ('volume', 'demo'):
+                suite = Suite(demo=part == 'demo')
             elif part == 'compute':
                 suite = e2e_compute.ComputeSuite()
                 if not e2e_compute.available(suite.api):
@@ -618,7 +743,7 @@ def main(parts):
                         results += suite.results
                     continue
             else:
-                sys.exit('unknown part %s (volume, compute)' % part)
+                sys.exit('unknown part %s (volume, compute, demo)' % part)
             print('\n==== e2e part: %s ====' % part)
             try:
                 suite.run()
@@ -627,10 +752,10 @@ def main(parts):
     finally:
         passed = sum(line.startswith('PASS') for line in results)
         failed = len(results) - passed
-        summary = 'e2e: %d passed, %d failed (%d s)' % (
-            passed, failed, time.time() - start)
-        os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-        with open(RESULTS, 'w') as out:
+        summary = '%s: %d passed, %d failed (%d s)' % (
+            name, passed, failed, time.time() - start)
+        os.makedirs(os.path.dirname(results_file), exist_ok=True)
+        with open(results_file, 'w') as out:
             out.write('\n'.join(results + ['', summary]) + '\n')
         print('\n' + summary)
     return 1 if failed else 0

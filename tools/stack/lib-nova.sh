@@ -16,8 +16,7 @@
 # Nova's server views need, and the guest image (build-guest.sh).
 # STACK_NOVA=0 leaves all of it out.
 #
-# Facts and traps behind the choices here: shared/reference/
-# nova-on-this-machine.md and tools/stack/README.rst ("Nova").
+# Facts and traps behind the choices here: tools/stack/README.rst ("Nova").
 
 NOVA_VENV=$BASE/venv-nova          # nova, placement, libvirt-python
 NEUTRON_VENV=$BASE/venv-neutron    # neutron (its API only)
@@ -120,35 +119,15 @@ start_libvirt() {
 
 # --- configuration -------------------------------------------------------------
 
-service_auth() {
-    # service_auth SECTION USER: password auth as USER of project service.
-    cat <<EOF
-[$1]
-auth_url = http://127.0.0.1:5000
-auth_type = password
-project_domain_name = Default
-user_domain_name = Default
-project_name = service
-username = $2
-password = $PASSWORD
-region_name = RegionOne
-EOF
-}
-
 write_nova_conf() {
     install -d "$ETC/nova" "$ETC/placement" "$ETC/neutron" "$STATE/nova" "$STATE/neutron"
     cp "$NOVA_VENV/etc/nova/api-paste.ini" "$ETC/nova/"
     cp "$NEUTRON_VENV/etc/neutron/api-paste.ini" "$ETC/neutron/"
     {
+        default_section
         cat <<EOF
-[DEFAULT]
-host = $HOST
-my_ip = 127.0.0.1
-debug = true
-log_dir = $LOGS
 state_path = $STATE/nova
 instances_path = $STATE/nova/instances
-transport_url = rabbit://guest:guest@127.0.0.1:5672/
 compute_driver = libvirt.LibvirtDriver
 # The stack's guest does not act on ACPI power button presses: stop
 # servers at once instead of waiting a minute for a clean shutdown.

@@ -406,25 +406,30 @@ EOF
     say "Lustre stand-in: lfs01 (/cinder, /cinder2; OST pools fast, slow), lfs02 (/cinder), lfs03 (/backup); images in $STATE/lustre-standin"
 }
 
+# The stand-in's administration command, from the tree: it works whether
+# the stand-in is installed or not (another test run may have removed it),
+# and its unmount works on real Lustre mounts too.
+standin_admin() {
+    /usr/bin/python3 "$STANDIN/lustre-standin" "$@"
+}
+
 unmount_lustre() {
-    local base mp
+    local base
     for base in "${MOUNT_BASES[@]}"; do
-        # Deepest first; /proc/mounts escapes spaces, our paths have none.
-        for mp in $(awk -v b="$base/" 'index($2, b) == 1 {print $2}' /proc/mounts | sort -r); do
-            say "unmounting $mp"
-            umount "$mp" 2>/dev/null || umount -l "$mp" || true
-        done
+        standin_admin unmount "$base" ||
+            say "WARNING: could not unmount everything under $base"
     done
 }
 
 teardown_lustre() {
     unmount_lustre
-    if [ -f "$ETC/lustre-standin.conf" ] && command -v lustre-standin >/dev/null; then
+    if [ -f "$ETC/lustre-standin.conf" ]; then
         # The "servers": image mounts and loop devices of our filesystems.
-        LUSTRE_STANDIN_CONF=$ETC/lustre-standin.conf lustre-standin cleanup >/dev/null ||
+        standin_admin --config "$ETC/lustre-standin.conf" cleanup >/dev/null ||
             say "WARNING: lustre-standin cleanup reported a problem"
     fi
-    rm -rf "$STATE/lustre-standin" "$ETC/lustre-standin.conf"
+    rm -rf "$STATE/lustre-standin" "$ETC/lustre-standin.conf" ||
+        say "WARNING: a stand-in filesystem is still mounted under $STATE/lustre-standin"
     if [ -f "$RUN/standin-ours" ]; then
         say "uninstalling the Lustre stand-in"
         "$STANDIN/uninstall" || say "WARNING: the stand-in's uninstall reported a problem"
@@ -573,18 +578,37 @@ EOF
     say "Keystone catalog: service project, service users, volumev3 + block-storage + image$(nova_enabled && echo ' + compute + placement + network') endpoints"
 }
 
-authtoken_section() {
+# The [DEFAULT] lines Cinder and Nova share.
+default_section() {
     cat <<EOF
-[keystone_authtoken]
-www_authenticate_uri = http://127.0.0.1:5000
+[DEFAULT]
+host = $HOST
+my_ip = 127.0.0.1
+debug = true
+log_dir = $LOGS
+transport_url = rabbit://guest:guest@127.0.0.1:5672/
+EOF
+}
+
+# service_auth SECTION USER: password auth as USER of project service.
+service_auth() {
+    cat <<EOF
+[$1]
 auth_url = http://127.0.0.1:5000
 auth_type = password
 project_domain_name = Default
 user_domain_name = Default
 project_name = service
-username = $1
+username = $2
 password = $PASSWORD
+region_name = RegionOne
 EOF
+}
+
+# authtoken_section USER: how the API of service USER checks tokens.
+authtoken_section() {
+    service_auth keystone_authtoken "$1"
+    echo "www_authenticate_uri = http://127.0.0.1:5000"
 }
 
 # --- Glance ----------------------------------------------------------------
@@ -633,14 +657,9 @@ write_cinder_conf() {
     printf '%s\n' "${SHARES1[@]}" > "$ETC/cinder/lustre1_shares"
     [ ${#SHARES2[@]} -eq 0 ] || printf '%s\n' "${SHARES2[@]}" > "$ETC/cinder/lustre2_shares"
     {
+        default_section
         cat <<EOF
-[DEFAULT]
-host = $HOST
-my_ip = 127.0.0.1
-debug = true
-log_dir = $LOGS
 state_path = $STATE/cinder
-transport_url = rabbit://guest:guest@127.0.0.1:5672/
 auth_strategy = keystone
 rootwrap_config = $ETC/cinder/rootwrap.conf
 api_paste_config = $ETC/cinder/api-paste.ini

@@ -10,26 +10,18 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""What the demo needs from Cinder's REST API that the CLIs do not give.
+"""What e2e.py needs from Cinder's REST API that the CLIs do not give.
 
-The demo acts as the hypervisor: Nova would create an attachment with its
+e2e.py acts as the hypervisor: Nova would create an attachment with its
 host's connector and receive the connection info; the CLIs print that as a
 table, if at all.  Polling for a status through the CLIs costs a Python
 start-up per poll.  Stdlib only; credentials from the OS_* variables.
-
-    stackapi.py attach VOLUME_ID     -> JSON {attachment_id, connection_info}
-    stackapi.py detach ATTACHMENT_ID
-    stackapi.py wait volume|snapshot|backup ID STATUS [TIMEOUT]
-                (STATUS "deleted": until the API no longer finds it)
-    stackapi.py get volume|snapshot|backup ID FIELD
-
-e2e.py uses the Api class itself (ApiError on an HTTP error or a wait that
-ends in another status).
+Api.call raises ApiError on an HTTP error, wait() on a wait that ends in
+another status.
 """
 
 import json
 import os
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -117,25 +109,3 @@ def wait(api, kind, res_id, status, timeout=300):
         time.sleep(1)
     found = current and current['status']
     raise ApiError('%s %s is %s, not %s' % (kind, res_id, found, status))
-
-
-def main(argv):
-    api = Api()
-    if argv[:1] == ['attach'] and len(argv) == 2:
-        print(json.dumps(attach(api, argv[1])))
-    elif argv[:1] == ['detach'] and len(argv) == 2:
-        api.call('DELETE', '/attachments/%s' % argv[1])
-    elif argv[:1] == ['wait'] and len(argv) in (4, 5):
-        wait(api, *argv[1:])
-    elif argv[:1] == ['get'] and len(argv) == 4:
-        print(api.call('GET', '/%ss/%s' % tuple(argv[1:3]))[argv[1]]
-              .get(argv[3]))
-    else:
-        sys.exit(__doc__)
-
-
-if __name__ == '__main__':
-    try:
-        main(sys.argv[1:])
-    except ApiError as exc:
-        sys.exit(str(exc))

@@ -136,9 +136,10 @@ class MountTest(base.StandinTestCase):
         self.assertNotIn(target, base.mounts_under(self.tmp))
 
     def test_options_accepted(self):
-        self.mount('m@tcp:/optfs', 'goodopt', options=(
+        mountpoint = self.mount('m@tcp:/optfs', 'goodopt', options=(
             'rw,flock,user_xattr,lazystatfs,noatime,nodev,nosuid,_netdev,'
             'retry=2,network=tcp,exclude=optfs-OST0001,always_ping'))
+        self.assertIn(mountpoint, base.mounts_under(self.tmp))
 
     def test_mounting_twice_on_one_target(self):
         mountpoint = self.mount('m@tcp:/twice', 'twice')
@@ -148,24 +149,22 @@ class MountTest(base.StandinTestCase):
             'mount.lustre: according to /etc/mtab m@tcp:/twice is already '
             'mounted on %s\n' % mountpoint))
 
-    def test_mgs_must_be_in_spec_when_configured(self):
-        target = self.mountpoint('guarded')
-        result = base.run([base.MOUNT_HELPER, '10.0.0.1@tcp:/guarded',
-                           target, '-o', 'rw'], env=self.env)
+    def assertNoMgs(self, spec, target):
+        """The mount fails as mount.lustre's does when no MGS answers."""
+        result = base.run([base.MOUNT_HELPER, spec, target, '-o', 'rw'],
+                          env=self.env)
         self.assertRun(result, errno.EIO, stderr=(
-            'mount.lustre: mount 10.0.0.1@tcp:/guarded at %s failed: '
-            'Input/output error\nIs the MGS running?\n' % target))
+            'mount.lustre: mount %s at %s failed: Input/output error\n'
+            'Is the MGS running?\n' % (spec, target)))
+
+    def test_mgs_must_be_in_spec_when_configured(self):
+        self.assertNoMgs('10.0.0.1@tcp:/guarded', self.mountpoint('guarded'))
         self.mount('10.0.0.1@tcp:mgsb@o2ib1:/guarded', 'guarded')
 
     def test_fault_fail_then_recover(self):
         self.assertRun(self.admin('fault', 'faulty', 'fail', '2'))
-        target = self.mountpoint('faulty')
         for _attempt in range(2):
-            result = base.run([base.MOUNT_HELPER, 'm@tcp:/faulty', target,
-                               '-o', 'rw'], env=self.env)
-            self.assertRun(result, errno.EIO, stderr=(
-                'mount.lustre: mount m@tcp:/faulty at %s failed: '
-                'Input/output error\nIs the MGS running?\n' % target))
+            self.assertNoMgs('m@tcp:/faulty', self.mountpoint('faulty'))
         self.mount('m@tcp:/faulty', 'faulty')
 
     def test_fault_fail_with_retry_option(self):

@@ -38,6 +38,7 @@ import tempfile
 import fixtures
 from oslo_utils import units
 
+from cinder.backup.drivers import lustre as lustre_backup
 from cinder import context
 from cinder import objects
 import cinder.privsep
@@ -46,6 +47,7 @@ from cinder.volume import configuration as conf
 from cinder.volume.drivers import lustre
 from cinder.volume.drivers import remotefs
 from cinder.volume import volume_types
+from cinder.volume import volume_utils
 
 STANDIN = '/usr/local/sbin/lustre-standin'
 MGS = '10.0.0.1@tcp'
@@ -147,11 +149,15 @@ class LustreFunctionalTestCase(test.TestCase):
                              os.path.join(self.tmp, 'conversion'))
         self.override_config('state_path', self.tmp)
         # Cleanups run last first: files go, then every mount under tmp.
-        self.addCleanup(self.unmount_all, self.tmp)
+        self.addCleanup(self.standin.admin, 'unmount', self.tmp)
         self.shares_file = os.path.join(self.tmp, 'lustre_shares')
         self.write_shares(SHARE1, SHARE2)
         self.driver = self.make_driver()
         self.addCleanup(self.empty_shares)
+        # Volume types as an operator defines them.
+        self.thin = self.volume_type('thin', **{'provisioning:type': 'thin'})
+        self.thick = self.volume_type('thick',
+                                      **{'provisioning:type': 'thick'})
 
     def write_shares(self, *lines):
         with open(self.shares_file, 'w') as f:
@@ -177,6 +183,16 @@ class LustreFunctionalTestCase(test.TestCase):
         driver.check_for_setup_error()
         return driver
 
+    def make_backup_driver(self, share=BACKUP_SHARE):
+        """A backup driver on a stand-in share: 64 MiB files, uncompressed."""
+        self.override_config('backup_lustre_share', share)
+        self.override_config('backup_lustre_mount_point_base',
+                             os.path.join(self.tmp, 'backup_mount'))
+        self.override_config('backup_file_size', 64 * units.Mi)
+        self.override_config('backup_compression_algorithm', 'none')
+        self.mock_object(volume_utils, 'notify_about_backup_usage')
+        return lustre_backup.LustreBackupDriver(self.context)
+
     def empty_shares(self):
         """Leave the class's filesystems as empty as the test found them."""
         for share in (SHARE1, SHARE2):
@@ -188,13 +204,6 @@ class LustreFunctionalTestCase(test.TestCase):
                         shutil.rmtree(path)
                     else:
                         os.unlink(path)
-
-    def unmount_all(self, base):
-        with open('/proc/mounts') as mounts:
-            points = [line.split()[1] for line in mounts
-                      if line.split()[1].startswith(base + '/')]
-        for point in points:
-            run('umount', point, check=False)
 
     # Cinder objects
 
@@ -297,6 +306,28 @@ class LustreFunctionalTestCase(test.TestCase):
         status, out = run('qemu-img', 'compare', '-f', fmt, '-F', 'raw',
                           path, model or self.model(volume), check=False)
         self.assertEqual(0, status, out)
+
+    def bytes_lost(self, path, fmt, model_path):
+        """Bytes a guest of the file would see that differ from the model.
+
+        Counted by MiB: a MiB that differs counts whole.
+        """
+        status, _out = run('qemu-img', 'compare', '-f', fmt, '-F', 'raw',
+                           path, model_path, check=False)
+        if status == 0:
+            return 0
+        lost = 0
+        raw = os.path.join(self.tmp, 'seen.raw')
+        run('qemu-img', 'convert', '-f', fmt, '-O', 'raw', path, raw)
+        with open(raw, 'rb') as seen, open(model_path, 'rb') as want:
+            while True:
+                a, b = seen.read(units.Mi), want.read(units.Mi)
+                if not a and not b:
+                    break
+                if a != b:
+                    lost += max(len(a), len(b))
+        os.unlink(raw)
+        return lost
 
     def files(self, share=SHARE1):
         """The files on a share (the stand-in's own files aside)."""

@@ -32,7 +32,6 @@ from cinder.backup.drivers import lustre as lustre_backup
 from cinder import exception
 from cinder import objects
 from cinder.tests.functional.lustre import base
-from cinder.volume import volume_utils
 
 MI = units.Mi
 
@@ -42,15 +41,7 @@ class LustreBackupTestCase(base.LustreFunctionalTestCase):
 
     def setUp(self):
         super().setUp()
-        self.override_config('backup_lustre_share', base.BACKUP_SHARE)
-        self.override_config('backup_lustre_mount_point_base',
-                             os.path.join(self.tmp, 'backup_mount'))
-        self.override_config('backup_file_size', 64 * MI)
-        self.override_config('backup_compression_algorithm', 'none')
-        self.mock_object(volume_utils,
-                         'notify_about_backup_usage')
-        self.thin = self.volume_type('thin', **{'provisioning:type': 'thin'})
-        self.backup_driver = lustre_backup.LustreBackupDriver(self.context)
+        self.backup_driver = self.make_backup_driver()
         self.backup_driver.check_for_setup_error()
 
     def new_backup(self, volume, parent=None, snapshot=None):

@@ -31,12 +31,6 @@ MI = units.Mi
 @ddt.ddt
 class LustreVolumeTestCase(base.LustreFunctionalTestCase):
 
-    def setUp(self):
-        super().setUp()
-        self.thin = self.volume_type('thin', **{'provisioning:type': 'thin'})
-        self.thick = self.volume_type('thick',
-                                      **{'provisioning:type': 'thick'})
-
     def allocated(self, volume):
         path = self.driver.local_path(volume)
         return os.stat(path).st_blocks * 512

@@ -38,13 +38,11 @@ from oslo_concurrency import processutils as putils
 from oslo_db.sqlalchemy import engines
 from oslo_utils import units
 
-from cinder.backup.drivers import lustre as lustre_backup
 from cinder import exception
 from cinder import objects
 from cinder.tests.functional.lustre import base
 from cinder.tests.functional.lustre_reliability import report
 from cinder.volume.drivers import lustre_client
-from cinder.volume import volume_utils
 
 MI = units.Mi
 FULL_SHARE_ERRORS = (putils.ProcessExecutionError,
@@ -57,9 +55,6 @@ class FaultTestCase(base.LustreFunctionalTestCase):
 
     def setUp(self):
         super().setUp()
-        self.thin = self.volume_type('thin', **{'provisioning:type': 'thin'})
-        self.thick = self.volume_type('thick',
-                                      **{'provisioning:type': 'thick'})
         # A volume that no fault may touch.
         self.bystander = self.create_volume(vtype=self.thin)
         self.guest_write(self.bystander, 0, 4 * MI, 0x7e)
@@ -82,45 +77,16 @@ class FaultTestCase(base.LustreFunctionalTestCase):
         finally:
             os.close(fd)
 
-    def bytes_lost(self, *volumes):
+    def guest_bytes_lost(self, *volumes):
         """Bytes of the guests' disks that differ from their models."""
-        lost = 0
-        for volume in (self.bystander,) + volumes:
-            path, fmt = self.attach(volume)
-            status, _out = base.run('qemu-img', 'compare', '-f', fmt, '-F',
-                                    'raw', path, self.model(volume),
-                                    check=False)
-            if status == 0:
-                continue
-            raw = os.path.join(self.tmp, 'seen.raw')
-            base.run('qemu-img', 'convert', '-f', fmt, '-O', 'raw', path, raw)
-            with open(raw, 'rb') as seen, open(self.model(volume),
-                                               'rb') as want:
-                while True:
-                    a, b = seen.read(MI), want.read(MI)
-                    if not a and not b:
-                        break
-                    if a != b:
-                        lost += max(len(a), len(b))
-            os.unlink(raw)
-        return lost
+        return sum(self.bytes_lost(*self.attach(volume), self.model(volume))
+                   for volume in (self.bystander,) + volumes)
 
     def leftovers(self, *keep):
         names = {volume.name for volume in (self.bystander,) + keep}
         return [name for share in (base.SHARE1, base.SHARE2)
                 for name in self.files(share)
                 if name not in names and name != 'filler']
-
-    def backup_driver(self, share):
-        """A backup driver on a stand-in share, and a backup to fill."""
-        self.override_config('backup_lustre_share', share)
-        self.override_config('backup_lustre_mount_point_base',
-                             os.path.join(self.tmp, 'backup_mount'))
-        self.override_config('backup_file_size', 64 * MI)
-        self.override_config('backup_compression_algorithm', 'none')
-        self.mock_object(volume_utils,
-                         'notify_about_backup_usage')
-        return lustre_backup.LustreBackupDriver(self.context)
 
     @staticmethod
     def file_digest(path):
@@ -138,7 +104,7 @@ class FaultTestCase(base.LustreFunctionalTestCase):
         return backup
 
     def record(self, item, *volumes, keep=()):
-        lost = self.bytes_lost(*volumes)
+        lost = self.guest_bytes_lost(*volumes)
         left = self.leftovers(*keep)
         report.record('fault', item, bytes_lost=lost, leftovers=len(left))
         self.assertEqual(0, lost, item)
@@ -239,7 +205,7 @@ class FaultTestCase(base.LustreFunctionalTestCase):
         self.record('ENOSPC copying an image to a volume')
 
     def test_enospc_backing_up(self):
-        driver = self.backup_driver('%s:/lfs04/backup' % base.MGS)
+        driver = self.make_backup_driver('%s:/lfs04/backup' % base.MGS)
         volume = self.create_volume(vtype=self.thin)
         self.guest_write(volume, 0, 400 * MI, 0x15)
         backup = self.backup_record(volume)
@@ -453,7 +419,7 @@ class FaultTestCase(base.LustreFunctionalTestCase):
         self.record('service killed while cloning', source, keep=(source,))
 
     def test_killed_while_backing_up(self):
-        driver = self.backup_driver(base.BACKUP_SHARE)
+        driver = self.make_backup_driver()
         # Several chunks in flight in the pipeline when the kill comes.
         self.override_config('backup_lustre_threads', 3)
         volume = self.create_volume(vtype=self.thin)

@@ -53,7 +53,6 @@ class HostileShareTestCase(base.LustreFunctionalTestCase):
     def setUp(self):
         super().setUp()
         self.driver = self.make_driver(lustre_qcow2_volumes=True)
-        self.thin = self.volume_type('thin', **{'provisioning:type': 'thin'})
         self.mount_point = self.driver._get_mount_point_for_share(
             base.SHARE1)
         # The canary lives on a tmpfs with strict access times, so that

@@ -218,7 +218,6 @@ class HostileImageTestCase(base.LustreFunctionalTestCase):
 
     def setUp(self):
         super().setUp()
-        self.thin = self.volume_type('thin', **{'provisioning:type': 'thin'})
         # The sentinel is what an attacker wants to read.
         self.sentinel = os.path.join(self.tmp, 'sentinel')
         self.secret = os.urandom(MI)

@@ -39,10 +39,6 @@ class LoadTestCase(base.LustreFunctionalTestCase):
     # Take the driver's coordination locks for real.
     MOCK_TOOZ = False
 
-    def setUp(self):
-        super().setUp()
-        self.thin = self.volume_type('thin', **{'provisioning:type': 'thin'})
-
     def test_fifty_parallel_creates_snapshots_and_deletes(self):
         doomed = [self.create_volume(vtype=self.thin) for _i in range(10)]
         snapped = [self.create_volume(vtype=self.thin) for _i in range(10)]

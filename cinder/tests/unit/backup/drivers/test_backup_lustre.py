@@ -39,6 +39,7 @@ from cinder import exception
 from cinder import objects
 from cinder.tests.unit import fake_constants as fake
 from cinder.tests.unit import test
+from cinder.tests.unit.volume.drivers import test_lustre
 from cinder.volume.drivers import lustre_client
 from cinder.volume import volume_utils
 
@@ -107,14 +108,7 @@ class LustreBackupSetupTestCase(LustreBackupTestCase):
 
     def test_mount_fails_after_all_attempts(self):
         self.override_config('backup_lustre_mount_attempts', 4)
-
-        def execute(*cmd, **kwargs):
-            if cmd[0] == 'mount':
-                raise putils.ProcessExecutionError(
-                    exit_code=5, stderr='mount.lustre: mount failed: '
-                                        'Input/output error\n')
-            return '', ''
-        self.execute.side_effect = execute
+        self.execute.side_effect = test_lustre.fail_mounts
         exc = self.assertRaises(exception.BackupDriverException,
                                 lustre.LustreBackupDriver, self.ctxt)
         self.assertIn('after 4 attempts', str(exc))

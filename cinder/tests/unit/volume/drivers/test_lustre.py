@@ -60,6 +60,15 @@ EOPNOTSUPP = putils.ProcessExecutionError(
                         'supported\n')
 
 
+def fail_mounts(*cmd, **kwargs):
+    """An executor on which every mount fails as with an unreachable MGS."""
+    if cmd[0] == 'mount':
+        raise putils.ProcessExecutionError(
+            exit_code=5, stderr='mount.lustre: mount failed: '
+                                'Input/output error\n')
+    return '', ''
+
+
 def qemu_info(fmt='raw', virtual_size=units.Gi, backing_file=None,
               backing_fmt=None, data_file=None):
     """A parsed ``qemu-img info --output=json``, as image_utils returns.
@@ -683,13 +692,7 @@ class LustreDriverSetupTestCase(LustreDriverTestCase):
         self.assertIn('not writable', str(exc))
 
     def test_do_setup_mount_fails_after_all_attempts(self):
-        def execute(*cmd, **kwargs):
-            if cmd[0] == 'mount':
-                raise putils.ProcessExecutionError(
-                    exit_code=5, stderr='mount.lustre: mount failed: '
-                                        'Input/output error\n')
-            return '', ''
-        self.mount_execute.side_effect = execute
+        self.mount_execute.side_effect = fail_mounts
         exc = self.assertRaises(lustre_client.LustreNoSharesMounted,
                                 self.driver.do_setup, self.context)
         self.assertIn('none of the 2 shares', str(exc))
