@@ -24,9 +24,11 @@ and then no file of it may be left on the shares.
 
 Usage (as root, the stack up):  /usr/bin/python3 tools/stack/e2e.py [PART...]
 PART: volume (the above), compute (volumes attached by Nova to a real
-guest, e2e_compute.py); by default both, compute only if the stack runs
-Nova.  Results in $STACK_BASE/logs/e2e-results.txt; exit status 1 if a
-check failed.
+guest, e2e_compute.py), cluster (two cinder-volume services of one
+cluster under load and a kill, e2e_cluster.py); by default all three,
+compute only if the stack runs Nova, cluster only if it runs the cluster.
+Results in $STACK_BASE/logs/e2e-results.txt; exit status 1 if a check
+failed.
 """
 
 import contextlib
@@ -602,23 +604,31 @@ class Suite(object):
 
 
 def main(parts):
+    import e2e_cluster  # noqa: imports this module
     import e2e_compute  # noqa: imports this module
+    # part: (suite, whether the stack has what it needs, what it lacks)
+    optional = {
+        'compute': (e2e_compute.ComputeSuite, e2e_compute.available,
+                    'no Nova (STACK_NOVA=0)'),
+        'cluster': (e2e_cluster.ClusterSuite, e2e_cluster.clustered,
+                    'one cinder-volume service (STACK_CLUSTER=0)')}
     start = time.time()
     results = []
     try:
-        for part in parts or ('volume', 'compute'):
+        for part in parts or ('volume', 'compute', 'cluster'):
             if part == 'volume':
                 suite = Suite()
-            elif part == 'compute':
-                suite = e2e_compute.ComputeSuite()
-                if not e2e_compute.available(suite.api):
+            elif part in optional:
+                make, available, lacking = optional[part]
+                suite = make()
+                if not available(suite.api):
                     if parts:
-                        suite.check(False, 'compute part: the stack runs '
-                                    'no Nova (STACK_NOVA=0)')
+                        suite.check(False, '%s part: the stack runs %s'
+                                    % (part, lacking))
                         results += suite.results
                     continue
             else:
-                sys.exit('unknown part %s (volume, compute)' % part)
+                sys.exit('unknown part %s (volume, compute, cluster)' % part)
             print('\n==== e2e part: %s ====' % part)
             try:
                 suite.run()
