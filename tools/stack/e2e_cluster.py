@@ -13,14 +13,15 @@
 
 stack.sh (STACK_CLUSTER=1, its default) runs cinder-volume twice, as the
 hosts lustre-stack and lustre-stack-2 of the cluster lustre-cluster, each
-with its own state directory, file locks and mount base (two nodes that
-share nothing but the filesets, the database and etcd).  Through the API:
+with its own state directory and file locks, the same backends (two nodes
+configured alike, sharing the filesets, the database and etcd; on one
+machine they also share the mounts).  Through the API:
 
 - the cluster has both members, up;
-- load: N concurrent creates of volumes holding a written pattern's clone,
-  then N concurrent clones of those; both members serve, and every clone
-  holds the pattern.  The same again with one member stopped: the
-  cluster's throughput against a single service's, in the same run;
+- load: N concurrent creates, then a concurrent clone of each; both
+  members serve, and clones hold their source's pattern.  The same again
+  with one member stopped: the cluster's throughput against a single
+  service's, in the same run;
 - a member killed (SIGKILL) in the middle of concurrent clones: the other
   keeps serving; once Cinder sees the member down, the work-cleanup API
   (volume API 3.24) has the survivor clean up after it; every volume ends

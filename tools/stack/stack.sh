@@ -49,10 +49,10 @@ Environment:
   STACK_VIRT_TYPE kvm, qemu (TCG) or auto (default: KVM if it boots the
                  guest within 24 s, else TCG)
   STACK_CLUSTER  1 (default): etcd and two cinder-volume services (hosts
-                 lustre-stack and lustre-stack-2, each with its own state and
-                 mount base, as on two nodes) serve every backend as the one
-                 cluster lustre-cluster, coordinated through etcd.  0: one
-                 cinder-volume service, file locks, no etcd
+                 lustre-stack and lustre-stack-2, each with its own state
+                 directory and file locks, as on two nodes) serve every
+                 backend as the one cluster lustre-cluster, coordinated
+                 through etcd.  0: one cinder-volume service, no etcd
 
 Listens on 127.0.0.1 only: Keystone 5000, Glance 9292, Cinder 8776,
 RabbitMQ 5672 (+ epmd 4369, 25672), PostgreSQL 5433, etcd 2379 (+ 2380)
@@ -82,7 +82,7 @@ HOST=lustre-stack               # cinder's "host": lustre-stack@lustre1#pool
 # Mount bases: the volume drivers (and cinder-backup's os-brick, which
 # reuses their mounts), the backup driver, the demo's "hypervisor" and
 # Nova's libvirt driver.
-MOUNT_BASES=("$BASE/mnt" "$BASE/mnt-2" "$BASE/backup-mnt" "$BASE/hypervisor-mnt" "$BASE/nova-mnt")
+MOUNT_BASES=("$BASE/mnt" "$BASE/backup-mnt" "$BASE/hypervisor-mnt" "$BASE/nova-mnt")
 CINDER_SERVICES=(cinder-api cinder-scheduler cinder-volume cinder-backup)
 # Active/active: the second volume service is "another node" of the cluster.
 CLUSTER=lustre-cluster
@@ -716,10 +716,11 @@ EOF
         done
     } > "$conf"
     cluster_enabled || return 0
-    # The second node: what differs between two hosts of one cluster.
+    # The second node: what differs between two hosts of one cluster.  The
+    # backends stay the same, mount point base included, as on every host
+    # of a cluster (on one machine, the two share the mounts).
     install -d "$STATE/cinder-2"
-    {
-        cat <<EOF
+    cat > "$ETC/cinder/cinder-volume-2.conf" <<EOF
 [DEFAULT]
 host = $HOST-2
 state_path = $STATE/cinder-2
@@ -727,10 +728,6 @@ log_file = cinder-volume-2.log
 [oslo_concurrency]
 lock_path = $STATE/cinder-2/lock
 EOF
-        for backend in "${BACKENDS[@]}"; do
-            printf '[%s]\nlustre_mount_point_base = %s\n' "$backend" "$BASE/mnt-2"
-        done
-    } > "$ETC/cinder/cinder-volume-2.conf"
 }
 
 volume_services() { if cluster_enabled; then echo 2; else echo 1; fi; }
