@@ -125,28 +125,37 @@ class ClusterSuite(e2e.Suite):
     # --- the cluster as Cinder sees it -----------------------------------
 
     def services(self):
-        """{host: (state, cluster)} of the cinder-volume services."""
+        """{host: (state, cluster, last heartbeat)} of cinder-volume."""
         found = {}
         for service in self.call('GET', '/os-services?binary=cinder-volume',
                                  version=CLUSTER_API)['services']:
             host = service['host'].split('@')[0]
-            state = found.get(host, ('up', None))[0]
+            state, _c, beat = found.get(host, ('up', None, '~'))
             if service['state'] != 'up':
                 state = 'down'
-            found[host] = (state, service.get('cluster'))
+            found[host] = (state, service.get('cluster'),
+                           min(beat, service['updated_at'] or ''))
         return found
 
-    def wait_members(self, wanted, timeout=180):
-        """Until each member's state is as wanted ({host: 'up'|'down'})."""
+    def wait_members(self, wanted, since=None, timeout=180):
+        """Until each member's state is as wanted ({host: 'up'|'down'}).
+
+        since: a member that must be up has reported after this time (an
+        ISO UTC string): a stopped service looks up for a minute.
+        """
         deadline = time.time() + timeout
         while time.time() < deadline:
-            states = {host: state for host, (state, _c)
-                      in self.services().items()}
-            if all(states.get(host) == state
+            services = self.services()
+            if all(host in services and services[host][0] == state and
+                   (state == 'down' or services[host][2] > (since or ''))
                    for host, state in wanted.items()):
                 return True
             time.sleep(2)
         return False
+
+    @staticmethod
+    def now():
+        return time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime())
 
     # --- many at once ----------------------------------------------------
 
@@ -219,7 +228,7 @@ class ClusterSuite(e2e.Suite):
         self.check(sorted(services) == sorted(MEMBERS) and
                    all(state == 'up' and cluster and
                        cluster.startswith('lustre-cluster@')
-                       for state, cluster in services.values()),
+                       for state, cluster, _beat in services.values()),
                    '%s: both members up in lustre-cluster (%s)'
                    % (what, services))
         clusters = self.call('GET', '/clusters/detail?binary=cinder-volume',
@@ -256,8 +265,9 @@ class ClusterSuite(e2e.Suite):
             self.delete_all([vol_id for kind, vol_id in list(self.made)
                              if kind == 'volume' and vol_id != source])
         finally:
+            restarted = self.now()
             member.start()
-        self.require(self.wait_members({'lustre-stack-2': 'up'}),
+        self.require(self.wait_members({'lustre-stack-2': 'up'}, restarted),
                      'lustre-stack-2 rejoins the cluster')
         for i, step in enumerate(('creates', 'clones')):
             line = ('%d concurrent %s: cluster %.1f s, one service %.1f s '
@@ -325,8 +335,9 @@ class ClusterSuite(e2e.Suite):
                            'holds the pattern' % vol_id)
         self.delete_all(ids + [survivor])
         self.check(True, 'every clone deleted, errors too (%d)' % len(ids))
+        restarted = self.now()
         member.start()
-        self.require(self.wait_members({'lustre-stack-2': 'up'}),
+        self.require(self.wait_members({'lustre-stack-2': 'up'}, restarted),
                      'the killed member starts again and rejoins')
         self.figures.append('kill: %d clones, %d caught on the killed member,'
                             ' ended %s' % (count, len(caught), statuses))
