@@ -24,11 +24,13 @@ the end, also on failure, and then no file of it may be left on the shares.
 
 Usage (as root, the stack up):  /usr/bin/python3 tools/stack/e2e.py [PART...]
 PART: volume (the above), compute (volumes attached by Nova to a real
-guest, e2e_compute.py); by default both, compute only if the stack runs
-Nova.  demo (what demo.sh runs): the same journey on the first backend
-only, each call shown as the operator's openstack or cinder command.
-Results in $STACK_BASE/logs/e2e-results.txt (demo: demo-results.txt); exit
-status 1 if a check failed.
+guest, e2e_compute.py), cluster (two cinder-volume services of one
+cluster under load and a kill, e2e_cluster.py); by default all three,
+compute only if the stack runs Nova, cluster only if it runs the cluster.
+demo (what demo.sh runs): the volume journey on the first backend only,
+each call shown as the operator's openstack or cinder command.  Results in
+$STACK_BASE/logs/e2e-results.txt (demo: demo-results.txt); exit status 1
+if a check failed.
 """
 
 import contextlib
@@ -723,7 +725,14 @@ class Journey(object):
 
 
 def main(parts):
+    import e2e_cluster  # noqa: imports this module
     import e2e_compute  # noqa: imports this module
+    # part: (suite, whether the stack has what it needs, what it lacks)
+    optional = {
+        'compute': (e2e_compute.ComputeSuite, e2e_compute.available,
+                    'no Nova (STACK_NOVA=0)'),
+        'cluster': (e2e_cluster.ClusterSuite, e2e_cluster.clustered,
+                    'one cinder-volume service (STACK_CLUSTER=0)')}
     start = time.time()
     results = []
     name, results_file = 'e2e', RESULTS
@@ -731,19 +740,21 @@ def main(parts):
         name = 'demo'
         results_file = os.path.join(BASE, 'logs', 'demo-results.txt')
     try:
-        for part in parts or ('volume', 'compute'):
+        for part in parts or ('volume', 'compute', 'cluster'):
             if part in ('volume', 'demo'):
                 suite = Suite(demo=part == 'demo')
-            elif part == 'compute':
-                suite = e2e_compute.ComputeSuite()
-                if not e2e_compute.available(suite.api):
+            elif part in optional:
+                make, available, lacking = optional[part]
+                suite = make()
+                if not available(suite.api):
                     if parts:
-                        suite.check(False, 'compute part: the stack runs '
-                                    'no Nova (STACK_NOVA=0)')
+                        suite.check(False, '%s part: the stack runs %s'
+                                    % (part, lacking))
                         results += suite.results
                     continue
             else:
-                sys.exit('unknown part %s (volume, compute, demo)' % part)
+                sys.exit('unknown part %s (volume, compute, cluster, demo)'
+                         % part)
             print('\n==== e2e part: %s ====' % part)
             try:
                 suite.run()

@@ -48,9 +48,15 @@ Environment:
                  guest); about 2 minutes less set-up and 1.5 GiB less memory
   STACK_VIRT_TYPE kvm, qemu (TCG) or auto (default: KVM if it boots the
                  guest within 24 s, else TCG)
+  STACK_CLUSTER  1 (default): etcd and two cinder-volume services (hosts
+                 lustre-stack and lustre-stack-2, each with its own state
+                 directory and file locks, as on two nodes) serve every
+                 backend as the one cluster lustre-cluster, coordinated
+                 through etcd.  0: one cinder-volume service, no etcd
 
 Listens on 127.0.0.1 only: Keystone 5000, Glance 9292, Cinder 8776,
-RabbitMQ 5672 (+ epmd 4369, 25672), PostgreSQL 5433; with Nova also
+RabbitMQ 5672 (+ epmd 4369, 25672), PostgreSQL 5433, etcd 2379 (+ 2380)
+with the cluster; with Nova also
 Nova 8774, Placement 8778, Neutron 9696 (libvirtd on its UNIX socket).
 Use it with:  source \$STACK_BASE/openrc; openstack volume list
 EOF
@@ -78,8 +84,14 @@ HOST=lustre-stack               # cinder's "host": lustre-stack@lustre1#pool
 # Nova's libvirt driver.
 MOUNT_BASES=("$BASE/mnt" "$BASE/backup-mnt" "$BASE/hypervisor-mnt" "$BASE/nova-mnt")
 CINDER_SERVICES=(cinder-api cinder-scheduler cinder-volume cinder-backup)
+# Active/active: the second volume service is "another node" of the cluster.
+CLUSTER=lustre-cluster
+ETCD_URL=http://127.0.0.1:2379
+cluster_enabled() { [ "${STACK_CLUSTER:-1}" != 0 ]; }
+cluster_enabled && CINDER_SERVICES+=(cinder-volume-2)
 APT_PACKAGES=(rabbitmq-server postgresql qemu-utils sudo python3-venv
               e2fsprogs patch curl iproute2 procps)
+cluster_enabled && APT_PACKAGES+=(etcd-server)
 # The service processes get this HOME, so that what they write there
 # (Erlang cookie, Tempest's workspace list, caches) stays in the stack's
 # directory; pip's cache stays where it was, to survive a new base.
@@ -211,7 +223,7 @@ install_venvs() {
     VENV_PIDS=() VENV_NAMES=()
     # pip spends its time waiting on the network and unpacking: three at once.
     make_venv "$VENV" 'cinder>=29,<30' python-cinderclient \
-        python-openstackclient psycopg2-binary >"$LOGS/pip-venv.log" 2>&1 &
+        python-openstackclient psycopg2-binary etcd3gw >"$LOGS/pip-venv.log" 2>&1 &
     VENV_PIDS+=($!); VENV_NAMES+=(venv)
     make_venv "$KS_VENV" 'keystone>=30,<31' gunicorn psycopg2-binary \
         >"$LOGS/pip-venv-keystone.log" 2>&1 &
@@ -224,6 +236,10 @@ install_venvs() {
         wait "${VENV_PIDS[$i]}" || { say "pip failed for ${VENV_NAMES[$i]}: see $LOGS/pip-${VENV_NAMES[$i]}.log"; rc=1; }
     done
     [ $rc -eq 0 ] || exit 1
+    # tooz's etcd driver, also in a virtualenv made before it was listed.
+    "$VENV/bin/python" -c 'import etcd3gw' 2>/dev/null ||
+        "$VENV/bin/pip" install -q etcd3gw >>"$LOGS/pip-venv.log" 2>&1 ||
+        die "pip install etcd3gw failed, see $LOGS/pip-venv.log"
     # Non-editable, every time: the stack runs the tree as it is now.
     "$VENV/bin/pip" install -q --no-deps --force-reinstall "$REPO" \
         >"$LOGS/pip-repo.log" 2>&1 || die "pip install $REPO failed"
@@ -648,6 +664,19 @@ EOF
     say "Glance on 127.0.0.1:9292 (file store in $STATE/glance/images)"
 }
 
+# --- etcd (Cinder's coordination when clustered) ----------------------------
+
+start_etcd() {
+    rm -rf "$STATE/etcd"
+    spawn etcd /usr/bin/etcd --name stack --data-dir "$STATE/etcd" \
+        --listen-client-urls "$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
+        --listen-peer-urls http://127.0.0.1:2380 \
+        --initial-advertise-peer-urls http://127.0.0.1:2380 \
+        --initial-cluster stack=http://127.0.0.1:2380
+    wait_for etcd 30 http_ok "$ETCD_URL/health"
+    say "etcd on 127.0.0.1:2379 (data in $STATE/etcd)"
+}
+
 # --- Cinder ----------------------------------------------------------------
 
 write_cinder_conf() {
@@ -681,6 +710,12 @@ lock_path = $STATE/cinder/lock
 [oslo_messaging_notifications]
 driver = noop
 EOF
+        cluster_enabled && cat <<EOF
+[DEFAULT]
+cluster = $CLUSTER
+[coordination]
+backend_url = etcd3+$ETCD_URL
+EOF
         authtoken_section cinder
         cinder_nova_section
         for backend in "${BACKENDS[@]}"; do
@@ -699,13 +734,28 @@ lustre_qcow2_volumes = true
 EOF
         done
     } > "$conf"
+    cluster_enabled || return 0
+    # The second node: what differs between two hosts of one cluster.  The
+    # backends stay the same, mount point base included, as on every host
+    # of a cluster (on one machine, the two share the mounts).
+    install -d "$STATE/cinder-2"
+    cat > "$ETC/cinder/cinder-volume-2.conf" <<EOF
+[DEFAULT]
+host = $HOST-2
+state_path = $STATE/cinder-2
+log_file = cinder-volume-2.log
+[oslo_concurrency]
+lock_path = $STATE/cinder-2/lock
+EOF
 }
+
+volume_services() { if cluster_enabled; then echo 2; else echo 1; fi; }
 
 cinder_services_up() {
     local n
     n=$(. "$BASE/openrc" && openstack volume service list -f value -c Binary -c State 2>/dev/null |
         awk '$2 == "up"' | wc -l)
-    [ "$n" -ge $((2 + ${#BACKENDS[@]})) ]
+    [ "$n" -ge $((2 + $(volume_services) * ${#BACKENDS[@]})) ]
 }
 
 start_cinder() {
@@ -713,7 +763,12 @@ start_cinder() {
         >"$LOGS/cinder-manage.log" 2>&1 || die "cinder db sync failed, see $LOGS/cinder-manage.log"
     local svc
     for svc in "${CINDER_SERVICES[@]}"; do
-        spawn "$svc" "$VENV/bin/$svc" --config-file "$ETC/cinder/cinder.conf"
+        if [ "$svc" = cinder-volume-2 ]; then
+            spawn "$svc" "$VENV/bin/cinder-volume" --config-file "$ETC/cinder/cinder.conf" \
+                --config-file "$ETC/cinder/cinder-volume-2.conf"
+        else
+            spawn "$svc" "$VENV/bin/$svc" --config-file "$ETC/cinder/cinder.conf"
+        fi
     done
     wait_for cinder-api 60 http_ok http://127.0.0.1:8776/
     wait_for "cinder services" 90 cinder_services_up
@@ -726,13 +781,26 @@ start_cinder() {
         --description "Lustre, pool $pool" lustre) >"$LOGS/volume-type.log" 2>&1 ||
         die "could not create the default volume type, see $LOGS/volume-type.log"
     say "Cinder on 127.0.0.1:8776: api, scheduler, volume (${BACKENDS[*]}), backup; default type 'lustre' on pool $pool"
+    if cluster_enabled; then
+        say "cluster $CLUSTER: cinder-volume on hosts $HOST and $HOST-2, locks in etcd"
+    fi
 }
 
 # --- commands ----------------------------------------------------------------
 
 SERVICES=(rabbitmq keystone glance "${CINDER_SERVICES[@]}")
-PORTS=(5000 9292 8776 5672 4369 25672 $PG_PORT "${NOVA_PORTS[@]}")
+PORTS=(5000 9292 8776 5672 4369 25672 $PG_PORT 2379 2380 "${NOVA_PORTS[@]}")
+cluster_enabled && SERVICES+=(etcd)
 nova_enabled && SERVICES+=("${NOVA_SERVICES[@]}")
+
+# The cluster as Cinder sees it, and its members (volume API 3.7).
+cluster_status() {
+    echo "  Cinder clusters and their cinder-volume members:"
+    (. "$BASE/openrc" && export OS_VOLUME_API_VERSION=3.7 &&
+        "$VENV/bin/cinder" cluster-list --detailed &&
+        "$VENV/bin/cinder" service-list --binary cinder-volume) 2>&1 |
+        sed -n 's/^/    /p' || true
+}
 
 cmd_status() {
     local name ok=0 pid
@@ -750,6 +818,7 @@ cmd_status() {
     else
         printf '  %-17s STOPPED\n' postgresql; ok=1
     fi
+    cluster_enabled && cluster_status
     if [ -f "$RUN/os-brick-unpatched" ]; then
         echo "  WARNING: os-brick is NOT patched: backups and migrations of Lustre volumes fail"
     fi
@@ -799,6 +868,7 @@ cmd_up() {
         start_libvirt
     fi
     write_cinder_conf
+    cluster_enabled && start_etcd
     start_cinder
     if nova_enabled; then
         start_nova
@@ -813,7 +883,7 @@ cmd_down() {
     local name
     # Whatever STACK_NOVA says now: the compute side may have been started.
     stop_nova
-    for name in "${CINDER_SERVICES[@]}" glance keystone; do
+    for name in "${CINDER_SERVICES[@]}" cinder-volume-2 etcd glance keystone; do
         stop_pid_group "$name"
     done
     stop_rabbitmq
