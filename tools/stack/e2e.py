@@ -24,7 +24,8 @@ and then no file of it may be left on the shares.
 
 Usage (as root, the stack up):  /usr/bin/python3 tools/stack/e2e.py [PART...]
 PART: volume (the above), compute (volumes attached by Nova to a real
-guest, e2e_compute.py); by default both, compute only if the stack runs
+guest, e2e_compute.py), encryption (LUKS volumes in that guest,
+e2e_encryption.py); by default all, the last two only if the stack runs
 Nova.  Results in $STACK_BASE/logs/e2e-results.txt; exit status 1 if a
 check failed.
 """
@@ -603,14 +604,16 @@ class Suite(object):
 
 def main(parts):
     import e2e_compute  # noqa: imports this module
+    import e2e_encryption  # noqa: imports this module
     start = time.time()
     results = []
     try:
-        for part in parts or ('volume', 'compute'):
+        for part in parts or ('volume', 'compute', 'encryption'):
             if part == 'volume':
                 suite = Suite()
-            elif part == 'compute':
-                suite = e2e_compute.ComputeSuite()
+            elif part in ('compute', 'encryption'):
+                suite = (e2e_compute.ComputeSuite() if part == 'compute'
+                         else e2e_encryption.EncryptionSuite())
                 if not e2e_compute.available(suite.api):
                     if parts:
                         suite.check(False, 'compute part: the stack runs '
@@ -618,7 +621,8 @@ def main(parts):
                         results += suite.results
                     continue
             else:
-                sys.exit('unknown part %s (volume, compute)' % part)
+                sys.exit('unknown part %s (volume, compute, encryption)'
+                         % part)
             print('\n==== e2e part: %s ====' % part)
             try:
                 suite.run()
