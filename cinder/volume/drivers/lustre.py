@@ -1410,8 +1410,9 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 self._execute('qemu-img', 'create', '-f', 'luks',
                               '--object', self._secret_object(key_file),
                               '-o', options, header, '0')
-                self._execute('qemu-img', 'convert', '-n', '-f', 'raw',
-                              '-O', 'raw', header, path,
+                # -S 0: every byte written, no hole punched in a thick file.
+                self._execute('qemu-img', 'convert', '-n', '-S', '0',
+                              '-f', 'raw', '-O', 'raw', header, path,
                               run_as_root=self._execute_as_root)
 
     @staticmethod

@@ -25,18 +25,21 @@ none of it.
 import binascii
 import json
 import os
+import re
 
 from castellan import key_manager
 from oslo_config import cfg
 from oslo_utils import units
 
-from cinder import db
+from cinder.db import api as db
 from cinder import exception
 from cinder.tests.functional.lustre import base
 from cinder.volume import volume_utils
 
 MI = units.Mi
 FIXED_KEY = '0123456789abcdef' * 4
+cfg.CONF.import_opt('fixed_key', 'cinder.keymgr.conf_key_mgr',
+                    group='key_manager')
 
 
 def use_fixed_key(test):
@@ -104,12 +107,19 @@ class LustreEncryptionTestCase(base.LustreFunctionalTestCase):
     def guest_write(self, volume, offset, length, pattern):
         self.qemu_io(volume, 'write -P %d %d %d' % (pattern, offset, length))
 
-    def assertGuestReads(self, volume, offset, length, pattern):
-        status, out = self.qemu_io(
-            volume, 'read -P %d %d %d' % (pattern, offset, length),
-            check=False)
+    def assertGuestReads(self, volume, *reads):
+        """The guest reads each (offset, length, pattern); one LUKS open."""
+        args = []
+        for offset, length, pattern in reads:
+            args += ['-c', 'read -P %d %d %d' % (pattern, offset, length)]
+        status, out = base.run(
+            'qemu-io', '--object',
+            'secret,id=sec0,format=raw,file=%s' % self.key_file,
+            '--image-opts', self.luks_image(volume), *args, check=False)
         self.assertEqual(0, status, out)
         self.assertNotIn('Pattern verification failed', out)
+        self.assertEqual(len(reads), len(re.findall(r'^read \d+/\d+ bytes',
+                                                    out, re.M)), out)
 
     def assertNoPlaintext(self, volume, *patterns):
         """No file of the volume holds a run of what the guest wrote."""
@@ -147,8 +157,7 @@ class LustreEncryptionTestCase(base.LustreFunctionalTestCase):
         self.assertGreater(device, units.Gi - 16 * MI)
         self.guest_write(volume, 0, MI, 0x5a)
         self.guest_write(volume, device - MI, MI, 0x5b)
-        self.assertGuestReads(volume, 0, MI, 0x5a)
-        self.assertGuestReads(volume, device - MI, MI, 0x5b)
+        self.assertGuestReads(volume, (0, MI, 0x5a), (device - MI, MI, 0x5b))
         self.assertNoPlaintext(volume, 0x5a, 0x5b)
 
     def test_wrong_passphrase_reads_nothing(self):
@@ -164,7 +173,7 @@ class LustreEncryptionTestCase(base.LustreFunctionalTestCase):
         path = self.driver.local_path(volume)
         self.assertGreaterEqual(os.stat(path).st_blocks * 512, units.Gi)
         self.guest_write(volume, 10 * MI, MI, 0x61)
-        self.assertGuestReads(volume, 10 * MI, MI, 0x61)
+        self.assertGuestReads(volume, (10 * MI, MI, 0x61))
         self.assertNoPlaintext(volume, 0x61)
 
     def test_snapshots_clones_and_volumes_from_snapshots(self):
@@ -181,21 +190,19 @@ class LustreEncryptionTestCase(base.LustreFunctionalTestCase):
         from_snap1.update(self.driver.create_volume_from_snapshot(from_snap1,
                                                                   snap1))
         from_snap1.save()
-        self.assertGuestReads(from_snap1, 0, 2 * MI, 0x31)
+        self.assertGuestReads(from_snap1, (0, 2 * MI, 0x31))
         self.assertNoPlaintext(from_snap1, 0x31)
 
         from_snap2 = self.create_encrypted(create=False)
         from_snap2.update(self.driver.create_volume_from_snapshot(from_snap2,
                                                                   snap2))
         from_snap2.save()
-        self.assertGuestReads(from_snap2, 0, MI, 0x31)
-        self.assertGuestReads(from_snap2, MI, MI, 0x32)
+        self.assertGuestReads(from_snap2, (0, MI, 0x31), (MI, MI, 0x32))
 
         clone = self.create_encrypted(create=False)
         clone.update(self.driver.create_cloned_volume(clone, volume))
         clone.save()
-        self.assertGuestReads(clone, 0, MI, 0x33)
-        self.assertGuestReads(clone, MI, MI, 0x32)
+        self.assertGuestReads(clone, (0, MI, 0x33), (MI, MI, 0x32))
         self.assertNoPlaintext(clone, 0x32, 0x33)
 
         # Merging the overlays (the middle snapshot first) needs no key
@@ -205,8 +212,7 @@ class LustreEncryptionTestCase(base.LustreFunctionalTestCase):
             snapshot.destroy()
             volume.refresh()
         self.assertEqual('raw', volume.admin_metadata['format'])
-        self.assertGuestReads(volume, 0, MI, 0x33)
-        self.assertGuestReads(volume, MI, MI, 0x32)
+        self.assertGuestReads(volume, (0, MI, 0x33), (MI, MI, 0x32))
         self.assertNoPlaintext(volume, 0x31, 0x32, 0x33)
 
     def guest_write_detached_overlay(self, volume, offset, length, pattern):
@@ -242,8 +248,8 @@ class LustreEncryptionTestCase(base.LustreFunctionalTestCase):
         device = self.device_size(volume)
         self.assertEqual(old_device + units.Gi, device)
         self.guest_write(volume, device - MI, MI, 0x22)
-        self.assertGuestReads(volume, old_device - MI, MI, 0x21)
-        self.assertGuestReads(volume, device - MI, MI, 0x22)
+        self.assertGuestReads(volume, (old_device - MI, MI, 0x21),
+                              (device - MI, MI, 0x22))
         self.assertNoPlaintext(volume, 0x21, 0x22)
 
     def test_unencrypted_source_refused(self):
@@ -260,6 +266,8 @@ class LustreEncryptionTestCase(base.LustreFunctionalTestCase):
         volume = self.create_encrypted()
 
         class ImageService(object):
+            temp_images = None
+
             def show(self, context, image_id):
                 return {'id': image_id, 'disk_format': 'raw',
                         'container_format': 'bare', 'size': 3 * MI,
@@ -271,6 +279,6 @@ class LustreEncryptionTestCase(base.LustreFunctionalTestCase):
 
         self.driver.copy_image_to_encrypted_volume(
             self.context, volume, ImageService(), 'image-1')
-        self.assertGuestReads(volume, 0, 3 * MI, 0x71)
+        self.assertGuestReads(volume, (0, 3 * MI, 0x71))
         self.assertNoPlaintext(volume, 0x71)
 

@@ -3275,8 +3275,8 @@ class LustreDriverEncryptionTestCase(LustreDriverTestCase):
                          create[6:8])
         self.assertEqual('0', create[-1])
         self.assertNotEqual(os.path.dirname(header), self.mnt)
-        self.assertEqual(('qemu-img', 'convert', '-n', '-f', 'raw', '-O',
-                          'raw', header, self.path), convert)
+        self.assertEqual(('qemu-img', 'convert', '-n', '-S', '0', '-f',
+                          'raw', '-O', 'raw', header, self.path), convert)
         # The passphrase is the key in hexadecimal, as Nova derives it.
         self.assertEqual([b'01ab'], self.passphrases)
         self.keymgr.get.assert_called_once_with(volume.obj_context,
