@@ -225,28 +225,38 @@ class EncryptionSuite(e2e_compute.ComputeSuite):
 
     def run(self):
         before = self.share_files()
+        errors = (e2e.CheckFailed, e2e.stackapi.ApiError)
         try:
-            types = self.call('GET', '/types')['volume_types']
-            luks = next((t['id'] for t in types
-                         if t['name'] == 'lustre-luks'), None)
-            self.require(luks, 'the stack has the volume type lustre-luks')
-            plain = self.volume_type('lustre1', 'thin')
-            images = self.call('GET', '/v2/images?name=lustre-guest',
-                               url=self.glance)['images']
-            self.require(images, 'the guest image lustre-guest is in Glance')
-            self.boot(images[0]['id'], '42')
             try:
-                self.encrypted_volume(luks, plain)
-            except (e2e.CheckFailed, e2e.stackapi.ApiError) as exc:
-                self.check(False, 'encrypted: could not go on: %s' % exc)
-                self.detach_all()
-        except (e2e.CheckFailed, e2e.stackapi.ApiError) as exc:
-            self.check(False, 'encryption part could not go on: %s' % exc)
+                self.in_booted_guest()
+            except errors as exc:
+                self.check(False, 'encryption part could not go on: %s'
+                           % exc)
         finally:
             print('\n== end of the encryption part ==')
-            try:
-                self.delete_server()
-            except (e2e.CheckFailed, e2e.stackapi.ApiError) as exc:
-                self.check(False, 'server deleted (%s)' % exc)
-            self.cleanup()
-            self.check_leftovers(before)
+            self.leave_nothing(before, errors)
+
+    def in_booted_guest(self):
+        types = self.call('GET', '/types')['volume_types']
+        luks = next((t['id'] for t in types
+                     if t['name'] == 'lustre-luks'), None)
+        self.require(luks, 'the stack has the volume type lustre-luks')
+        plain = self.volume_type('lustre1', 'thin')
+        images = self.call('GET', '/v2/images?name=lustre-guest',
+                           url=self.glance)['images']
+        self.require(images, 'the guest image lustre-guest is in Glance')
+        self.boot(images[0]['id'], '42')
+        try:
+            self.encrypted_volume(luks, plain)
+        except (e2e.CheckFailed, e2e.stackapi.ApiError) as exc:
+            self.check(False, 'encrypted: could not go on: %s' % exc)
+            self.detach_all()
+
+    def leave_nothing(self, before, errors):
+        """The server and everything made go, whatever happened."""
+        try:
+            self.delete_server()
+        except errors as exc:
+            self.check(False, 'server deleted (%s)' % exc)
+        self.cleanup()
+        self.check_leftovers(before)

@@ -28,6 +28,7 @@ import binascii
 import collections
 import contextlib
 import errno
+import functools
 import json
 import math
 import os
@@ -1216,10 +1217,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         path = self.local_path(volume)
         finish = None
         if volume.encryption_key_id:
-            encryption = self._encryption(volume)
-
-            def finish():
-                self._write_luks_header(volume, path, encryption)
+            finish = functools.partial(self._write_luks_header, volume, path,
+                                       self._encryption(volume))
 
         def fill():
             if fmt == 'qcow2':
@@ -2033,6 +2032,24 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         path = self.local_path(volume)
         self._check_file(path, volume.name)
         fmt = self._volume_format(volume)
+        self._fetch_image(context, volume, image_service, image_id, path,
+                          fmt, disable_sparse)
+        image_utils.resize_image(path, volume.size,
+                                 run_as_root=self._execute_as_root,
+                                 file_format=fmt)
+        virtual_size = self._qemu_img_info(path, volume.name,
+                                           img_format=fmt).virtual_size
+        if virtual_size != volume.size * units.Gi:
+            raise exception.ImageUnacceptable(
+                image_id=image_id,
+                reason=_('volume file is %(vsize)d bytes, expected '
+                         '%(size)d GiB') % {'vsize': virtual_size,
+                                            'size': volume.size})
+        self._finish_volume_file(volume, path, fmt)
+
+    def _fetch_image(self, context, volume, image_service, image_id, path,
+                     fmt, disable_sparse):
+        """Write an image into a file in a format, or refuse it clearly."""
         try:
             image_utils.fetch_to_volume_format(
                 context, image_service, image_id, path, fmt,
@@ -2050,18 +2067,6 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                       {'image': image_id, 'reason': reason})
             raise exception.ImageUnacceptable(image_id=image_id,
                                               reason=reason)
-        image_utils.resize_image(path, volume.size,
-                                 run_as_root=self._execute_as_root,
-                                 file_format=fmt)
-        virtual_size = self._qemu_img_info(path, volume.name,
-                                           img_format=fmt).virtual_size
-        if virtual_size != volume.size * units.Gi:
-            raise exception.ImageUnacceptable(
-                image_id=image_id,
-                reason=_('volume file is %(vsize)d bytes, expected '
-                         '%(size)d GiB') % {'vsize': virtual_size,
-                                            'size': volume.size})
-        self._finish_volume_file(volume, path, fmt)
 
     @coordination.synchronized('{self.driver_prefix}-{volume.id}')
     def copy_image_to_encrypted_volume(self, context, volume, image_service,
@@ -2081,20 +2086,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 reason=_('encrypted volume %s is not a raw file') % volume.id)
         with image_utils.temporary_file(
                 prefix='%s.image.%s' % (volume.id, image_id)) as tmp_path:
-            try:
-                image_utils.fetch_to_raw(
-                    context, image_service, image_id, tmp_path,
-                    self.configuration.volume_dd_blocksize, size=volume.size,
-                    run_as_root=self._execute_as_root,
-                    disable_sparse=disable_sparse)
-            except exception.Invalid as exc:
-                if type(exc) is not exception.Invalid:
-                    raise
-                raise exception.ImageUnacceptable(
-                    image_id=image_id,
-                    reason=_unsafe_image_reason(
-                        self._image_header(context, image_service, image_id),
-                        backing_allowed=False))
+            self._fetch_image(context, volume, image_service, image_id,
+                              tmp_path, 'raw', disable_sparse)
             image_size = image_utils.qemu_img_info(
                 tmp_path, img_format='raw').virtual_size
             device_size = image_utils.qemu_img_info(

@@ -281,4 +281,3 @@ class LustreEncryptionTestCase(base.LustreFunctionalTestCase):
             self.context, volume, ImageService(), 'image-1')
         self.assertGuestReads(volume, (0, 3 * MI, 0x71))
         self.assertNoPlaintext(volume, 0x71)
-

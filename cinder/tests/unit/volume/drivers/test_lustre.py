@@ -3301,10 +3301,11 @@ class LustreDriverEncryptionTestCase(LustreDriverTestCase):
         self.assertEqual(['fallocate', 'dd', 'chmod', 'qemu-img',
                           'qemu-img'], programs)
 
-    @ddt.data(exception.VolumeDriverException(
-                  message='Provider nova.volume.encryptors.cryptsetup.'
-                          'CryptsetupEncryptor not supported.'),
-              exception.InvalidVolumeType(reason='Invalid cipher field'))
+    @ddt.data(
+        exception.VolumeDriverException(
+            message='Provider nova.volume.encryptors.cryptsetup.'
+                    'CryptsetupEncryptor not supported.'),
+        exception.InvalidVolumeType(reason='Invalid cipher field'))
     def test_encryption_qemu_cannot_decrypt_leaves_no_file(self, error):
         self.spec.side_effect = error
         exc = self.assertRaises(exception.VolumeDriverException,
