@@ -3444,7 +3444,7 @@ class LustreDriverEncryptionTestCase(LustreDriverTestCase):
 
     def copy_image(self, image_size):
         volume = self.encrypted(fmt='raw', files=('',))
-        fetch = self.mock_object(image_utils, 'fetch_to_raw')
+        fetch = self.mock_object(image_utils, 'fetch_to_volume_format')
 
         def info(path, img_format=None, **kwargs):
             if img_format == 'luks':
@@ -3461,6 +3461,7 @@ class LustreDriverEncryptionTestCase(LustreDriverTestCase):
     def test_copy_image_to_encrypted_volume_encrypts_as_it_writes(self):
         fetch = self.copy_image(100 * units.Mi)
         tmp = fetch.call_args[0][3]
+        self.assertEqual('raw', fetch.call_args[0][4])
         self.assertEqual(1, fetch.call_args[1]['size'])
         command = self.commands()[0]
         self.assertEqual(('qemu-img', 'convert', '-n', '--object'),
