@@ -1415,17 +1415,18 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                               run_as_root=self._execute_as_root)
 
     @staticmethod
-    def _check_same_encryption(volume, source, what):
-        """Refuse a copy that would change whether data is encrypted.
+    def _check_no_plaintext_copy(volume, source, what):
+        """Refuse to copy an unencrypted source into an encrypted volume.
 
-        Copies are of ciphertext: an unencrypted source would give an
-        encrypted volume plaintext, an encrypted one would give an
-        unencrypted volume noise.
+        Copies are of the bytes below the guest: the encrypted volume
+        would hold plaintext.  The other way round is Cinder's own
+        temporary copies for cinder-backup, which hold ciphertext whose
+        key the backup keeps (Cinder's API refuses such copies to users).
         """
-        if bool(volume.encryption_key_id) != bool(source.encryption_key_id):
+        if volume.encryption_key_id and not source.encryption_key_id:
             raise exception.VolumeDriverException(
-                message=_('volume %(id)s cannot be made from %(what)s '
-                          '%(src)s: one is encrypted and the other is not') %
+                message=_('encrypted volume %(id)s cannot be made from '
+                          'unencrypted %(what)s %(src)s') %
                 {'id': volume.id, 'what': what, 'src': source.id})
 
     def _check_no_hypervisor_overlay(self, volume):
@@ -1900,7 +1901,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                              ('available', 'backing-up', 'restoring'),
                              obj_description='snapshot',
                              invalid_exc=exception.InvalidSnapshot)
-        self._check_same_encryption(volume, snapshot.volume, 'snapshot')
+        self._check_no_plaintext_copy(volume, snapshot.volume, 'snapshot')
         self._ensure_shares_mounted()
         volume.provider_location = self._find_share(volume)
         self._populate_volume(volume, lambda: self._copy_volume_from_snapshot(
@@ -1973,7 +1974,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                              ('available', 'in-use', 'backing-up',
                               'downloading'),
                              obj_description='source volume')
-        self._check_same_encryption(volume, src_vref, 'volume')
+        self._check_no_plaintext_copy(volume, src_vref, 'volume')
         self._ensure_shares_mounted()
         volume.provider_location = self._find_share(volume)
         if not self._is_volume_attached(src_vref):

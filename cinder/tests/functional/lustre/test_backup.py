@@ -102,7 +102,8 @@ class LustreBackupTestCase(base.LustreFunctionalTestCase):
         backup.status = 'available'
         backup.save()
 
-    def test_encrypted_volume_round_trips_its_ciphertext(self):
+    @ddt.data(False, True)
+    def test_encrypted_volume_round_trips_its_ciphertext(self, snapshot):
         keymgr = test_encryption.use_fixed_key(self)
         vtype = test_encryption.luks_type(self, 'luks')
         volume = self.create_volume(
@@ -114,6 +115,10 @@ class LustreBackupTestCase(base.LustreFunctionalTestCase):
             f.seek(300 * MI)
             f.write(os.urandom(MI))
         self.assertTrue(header.startswith(b'LUKS\xba\xbe'))
+        if snapshot:
+            # Backed up through a temporary copy of its qcow2 chain.
+            self.create_snapshot(volume)
+            volume.refresh()
         backup = self.back_up(volume)
         restored = self.create_volume(
             vtype=vtype, encryption_key_id=volume_utils.create_encryption_key(

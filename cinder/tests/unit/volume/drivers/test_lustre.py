@@ -3409,24 +3409,32 @@ class LustreDriverEncryptionTestCase(LustreDriverTestCase):
         create.assert_not_called()
         self.assertEqual([], self.commands())
 
-    @ddt.data((True, False), (False, True))
-    @ddt.unpack
-    def test_copy_that_changes_encryption_refused(self, src_encrypted,
-                                                  dest_encrypted):
+    def test_plaintext_into_encrypted_volume_refused(self):
         self.mock_qemu_img_info()
         convert = self.mock_object(image_utils, 'convert_image')
-        key = fake.ENCRYPTION_KEY_ID
-        src = self.volume_with_snapshot(
-            encryption_key_id=key if src_encrypted else None)
-        dest = self.volume(id=fake.VOLUME2_ID, fmt=None, files=(),
-                           encryption_key_id=key if dest_encrypted else None)
+        src = self.volume_with_snapshot()
+        dest = self.encrypted(id=fake.VOLUME2_ID)
         exc = self.assertRaises(exception.VolumeDriverException,
                                 self.driver.create_cloned_volume, dest, src)
-        self.assertIn('one is encrypted and the other is not', str(exc))
+        self.assertIn('cannot be made from unencrypted volume', str(exc))
         self.assertRaises(exception.VolumeDriverException,
                           self.driver.create_volume_from_snapshot, dest,
                           self.snapshot(src))
         convert.assert_not_called()
+
+    def test_temporary_copy_for_backup_holds_ciphertext(self):
+        """Cinder's temporary volumes carry no key; their backup does."""
+        self.mock_qemu_img_info()
+        convert = self.mock_object(image_utils, 'convert_image')
+        src = self.volume_with_snapshot(
+            encryption_key_id=fake.ENCRYPTION_KEY_ID)
+        temp = self.volume(id=fake.VOLUME2_ID, fmt='raw', files=())
+        self.driver.create_cloned_volume(temp, src)
+        convert.assert_called_once_with(
+            os.path.join(self.mnt, VOLUME_NAME + '.' + fake.SNAPSHOT_ID),
+            os.path.join(self.mnt, temp.name), 'raw', src_format='qcow2',
+            run_as_root=True, data=mock.ANY)
+        self.keymgr.get.assert_not_called()
 
     def test_volume_from_encrypted_snapshot_copies_ciphertext(self):
         self.mock_qemu_img_info()
