@@ -1406,9 +1406,12 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         with self._passphrase_file(volume.obj_context,
                                    volume.encryption_key_id) as key_file:
             with image_utils.temporary_file(prefix='luks-header-') as header:
+                # qemu-img times its key derivation on this CPU, and on a
+                # busy host fails now and then ("Unable to get accurate CPU
+                # usage"); the header file is simply made again.
                 self._execute('qemu-img', 'create', '-f', 'luks',
                               '--object', self._secret_object(key_file),
-                              '-o', options, header, '0')
+                              '-o', options, header, '0', attempts=3)
                 # -S 0: every byte written, no hole punched in a thick file.
                 self._execute('qemu-img', 'convert', '-n', '-S', '0',
                               '-f', 'raw', '-O', 'raw', header, path,

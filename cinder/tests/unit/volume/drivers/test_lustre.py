@@ -3274,6 +3274,7 @@ class LustreDriverEncryptionTestCase(LustreDriverTestCase):
                                 'cipher-mode=xts,ivgen-alg=plain64'),
                          create[6:8])
         self.assertEqual('0', create[-1])
+        self.assertEqual(3, self.execute.call_args_list[2][1]['attempts'])
         self.assertNotEqual(os.path.dirname(header), self.mnt)
         self.assertEqual(('qemu-img', 'convert', '-n', '-S', '0', '-f',
                           'raw', '-O', 'raw', header, self.path), convert)
