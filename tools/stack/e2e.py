@@ -24,13 +24,14 @@ the end, also on failure, and then no file of it may be left on the shares.
 
 Usage (as root, the stack up):  /usr/bin/python3 tools/stack/e2e.py [PART...]
 PART: volume (the above), compute (volumes attached by Nova to a real
-guest, e2e_compute.py), cluster (two cinder-volume services of one
-cluster under load and a kill, e2e_cluster.py); by default all three,
-compute only if the stack runs Nova, cluster only if it runs the cluster.
-demo (what demo.sh runs): the volume journey on the first backend only,
-each call shown as the operator's openstack or cinder command.  Results in
-$STACK_BASE/logs/e2e-results.txt (demo: demo-results.txt); exit status 1
-if a check failed.
+guest, e2e_compute.py), encryption (LUKS volumes in that guest,
+e2e_encryption.py), cluster (two cinder-volume services of one cluster
+under load and a kill, e2e_cluster.py); by default all four, the compute
+and encryption parts only if the stack runs Nova, the cluster part only if
+it runs the cluster.  demo (what demo.sh runs): the volume journey on the
+first backend only, each call shown as the operator's openstack or cinder
+command.  Results in $STACK_BASE/logs/e2e-results.txt (demo:
+demo-results.txt); exit status 1 if a check failed.
 """
 
 import contextlib
@@ -724,13 +725,19 @@ class Journey(object):
                     'extended: the guest writes its new last MiB')
 
 
+DEFAULT_PARTS = ('volume', 'compute', 'encryption', 'cluster')
+
+
 def main(parts):
     import e2e_cluster  # noqa: imports this module
     import e2e_compute  # noqa: imports this module
+    import e2e_encryption  # noqa: imports this module
     # part: (suite, whether the stack has what it needs, what it lacks)
     optional = {
         'compute': (e2e_compute.ComputeSuite, e2e_compute.available,
                     'no Nova (STACK_NOVA=0)'),
+        'encryption': (e2e_encryption.EncryptionSuite, e2e_compute.available,
+                       'no Nova (STACK_NOVA=0)'),
         'cluster': (e2e_cluster.ClusterSuite, e2e_cluster.clustered,
                     'one cinder-volume service (STACK_CLUSTER=0)')}
     start = time.time()
@@ -740,7 +747,7 @@ def main(parts):
         name = 'demo'
         results_file = os.path.join(BASE, 'logs', 'demo-results.txt')
     try:
-        for part in parts or ('volume', 'compute', 'cluster'):
+        for part in parts or DEFAULT_PARTS:
             if part in ('volume', 'demo'):
                 suite = Suite(demo=part == 'demo')
             elif part in optional:
@@ -753,8 +760,8 @@ def main(parts):
                         results += suite.results
                     continue
             else:
-                sys.exit('unknown part %s (volume, compute, cluster, demo)'
-                         % part)
+                sys.exit('unknown part %s (%s, demo)'
+                         % (part, ', '.join(DEFAULT_PARTS)))
             print('\n==== e2e part: %s ====' % part)
             try:
                 suite.run()

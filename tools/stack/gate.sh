@@ -257,7 +257,8 @@ max_microversion = latest
 
 [compute-feature-enabled]
 console_output = true
-attach_encrypted_volume = false
+# LUKS volumes, decrypted by QEMU (stack.sh sets up the key managers).
+attach_encrypted_volume = true
 volume_multiattach = false
 
 [image-feature-enabled]
@@ -287,7 +288,7 @@ volume_revert = $REVERT
 manage_volume = $MANAGE_VOLUME
 manage_snapshot = $MANAGE_SNAPSHOT
 extend_attached_volume = $ONLINE_EXTEND
-extend_attached_encrypted_volume = false
+extend_attached_encrypted_volume = true
 consistency_group = false
 cluster_active_active = false
 api_extensions = all
@@ -332,7 +333,7 @@ with open(path, 'w') as out:
     out.write(''.join(accounts))
 EOF
 ) > "$LOGS/tempest-accounts.log" 2>&1
-NETWORK_CLASSES='^tempest\.api\.(volume\.(test_volumes_snapshots\.VolumesSnapshotTestJSON|test_volumes_backup\.VolumesBackupsTest|test_volumes_actions\.VolumesActionsTest|admin\.test_volumes_actions\.VolumesActionsTest|test_volumes_extend\.VolumesExtendAttachedTest)|compute\.volumes\.test_attach_volume(_negative)?\.[A-Za-z]+)\b'
+NETWORK_CLASSES='^tempest\.api\.(volume\.(test_volumes_snapshots\.VolumesSnapshotTestJSON|test_volumes_backup\.VolumesBackupsTest|test_volumes_actions\.VolumesActionsTest|admin\.test_volumes_actions\.VolumesActionsTest|test_volumes_extend\.VolumesExtendAttachedTest|admin\.test_encrypted_volumes_extend\.EncryptedVolumesExtendAttachedTest)|compute\.volumes\.test_attach_volume(_negative)?\.[A-Za-z]+)\b'
 write_tempest_conf "$WORKSPACE/etc/tempest-network-classes.conf" true false
 
 SETUP_TIME=$((SECONDS - START))

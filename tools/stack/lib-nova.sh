@@ -22,8 +22,11 @@ NOVA_VENV=$BASE/venv-nova          # nova, placement, libvirt-python
 NEUTRON_VENV=$BASE/venv-neutron    # neutron (its API only)
 NOVA_MNT=$BASE/nova-mnt            # [libvirt] lustre_mount_point_base
 NOVA_SPEC=nova==34.0.0
+# cryptsetup: Nova checks that an encrypted volume is LUKS (isLuks) before
+# QEMU opens it with the key.
 NOVA_APT_PACKAGES=(libvirt-daemon-system libvirt-clients libvirt-dev
-                   pkg-config qemu-system-x86 busybox-static cpio)
+                   pkg-config qemu-system-x86 busybox-static cpio
+                   cryptsetup-bin)
 NOVA_SERVICES=(virtlogd libvirtd placement-api neutron-api nova-api
                nova-conductor nova-scheduler nova-compute)
 NOVA_PORTS=(8774 8778 9696)
@@ -177,6 +180,7 @@ helper_command = $NOVA_VENV/bin/privsep-helper
 helper_command = $NOVA_VENV/bin/privsep-helper
 EOF
         authtoken_section nova
+        key_manager_section nova
         service_auth placement placement
         service_auth neutron neutron
         service_auth service_user nova

@@ -679,6 +679,18 @@ start_etcd() {
 
 # --- Cinder ----------------------------------------------------------------
 
+# Encrypted volumes: Cinder and Nova share one fixed key (the fixed-key key
+# manager each of them ships, for tests only), made at the first start.
+key_manager_section() {
+    local project=$1 key_file=$ETC/fixed-key
+    [ -s "$key_file" ] || (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$key_file")
+    cat <<EOF
+[key_manager]
+backend = $project.keymgr.conf_key_mgr.ConfKeyManager
+fixed_key = $(cat "$key_file")
+EOF
+}
+
 write_cinder_conf() {
     local conf=$ETC/cinder/cinder.conf backend
     install -d "$STATE/cinder" "${MOUNT_BASES[@]}"
@@ -717,6 +729,7 @@ cluster = $CLUSTER
 backend_url = etcd3+$ETCD_URL
 EOF
         authtoken_section cinder
+        key_manager_section cinder
         cinder_nova_section
         for backend in "${BACKENDS[@]}"; do
             cat <<EOF
@@ -780,7 +793,14 @@ start_cinder() {
         --property volume_backend_name=lustre1 --property "pool_name=$pool" \
         --description "Lustre, pool $pool" lustre) >"$LOGS/volume-type.log" 2>&1 ||
         die "could not create the default volume type, see $LOGS/volume-type.log"
-    say "Cinder on 127.0.0.1:8776: api, scheduler, volume (${BACKENDS[*]}), backup; default type 'lustre' on pool $pool"
+    # Encrypted volumes: LUKS, which QEMU decrypts (Nova's native LUKS).
+    (. "$BASE/openrc" && openstack volume type create --public \
+        --property volume_backend_name=lustre1 \
+        --encryption-provider luks --encryption-cipher aes-xts-plain64 \
+        --encryption-key-size 256 --encryption-control-location front-end \
+        --description "Lustre, LUKS-encrypted" lustre-luks) >>"$LOGS/volume-type.log" 2>&1 ||
+        die "could not create the volume type lustre-luks, see $LOGS/volume-type.log"
+    say "Cinder on 127.0.0.1:8776: api, scheduler, volume (${BACKENDS[*]}), backup; default type 'lustre' on pool $pool, encrypted type 'lustre-luks'"
     if cluster_enabled; then
         say "cluster $CLUSTER: cinder-volume on hosts $HOST and $HOST-2, locks in etcd"
     fi

@@ -18,19 +18,25 @@
 Volumes are files on Lustre filesets that the volume service mounts as a
 Lustre client: raw files (sparse, or preallocated with fallocate) or qcow2
 files, with snapshots as qcow2 overlays.  Each fileset of the shares file is
-a pool of the backend.  Everything about Lustre itself (device syntax,
+a pool of the backend.  An encrypted volume is a raw file that holds a LUKS
+device, as a block device would: the files on the share only ever hold its
+ciphertext.  Everything about Lustre itself (device syntax,
 mounting, capacity) is in :mod:`cinder.volume.drivers.lustre_client`.
 """
 
+import binascii
 import collections
 import contextlib
 import errno
+import functools
 import json
 import math
 import os
 import re
 import stat
+import tempfile
 
+from castellan import key_manager
 from oslo_concurrency import processutils as putils
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -52,7 +58,7 @@ from cinder.volume.drivers import lustre_client
 from cinder.volume.drivers import remotefs
 from cinder.volume import volume_utils
 
-VERSION = '1.0.0'
+VERSION = '1.1.0'
 
 LOG = logging.getLogger(__name__)
 
@@ -227,6 +233,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         1.0.0 - Initial driver: raw (sparse or preallocated) and qcow2
                 volumes on Lustre filesets, one pool per fileset;
                 active/active (several volume services on one backend).
+        1.1.0 - Encrypted volumes (LUKS, decrypted by QEMU).
     """
 
     driver_volume_type = 'lustre'
@@ -273,6 +280,10 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         self._lustre_shares = {}
         # Formats of the chain files an operation has checked, by path.
         self._known_formats = {}
+        # Encrypted volumes are LUKS devices in raw files (see
+        # _write_luks_header); the base class refuses them unless this
+        # is set.
+        self._supports_encryption = True
 
     @staticmethod
     def get_driver_options():
@@ -787,11 +798,15 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
 
         A format already in the volume's records was asked for by this
         driver (raw temporary volumes for cinder-backup); otherwise thin
-        volumes are qcow2 if so configured, and thick ones raw.
+        volumes are qcow2 if so configured, and thick ones raw.  Encrypted
+        volumes are always raw: a hypervisor decrypts a LUKS device in a
+        raw file only (see :meth:`_write_luks_header`).
         """
         requested = self._records(volume).get('format')
         if requested in _VOLUME_FORMATS:
             return requested
+        if volume.encryption_key_id:
+            return 'raw'
         if self.configuration.lustre_qcow2_volumes and not self._is_thick(
                 volume):
             return 'qcow2'
@@ -939,7 +954,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         backing file, one of the same volume, with its format recorded.
         The backing file is given as a plain name.
         """
-        self._check_file(path, volume_name)
+        file_info = self._check_file(path, volume_name)
         fmt = img_format or self._known_formats.get(path)
         if fmt is None and volume_name is not None:
             if not self._is_overlay_name(volume_name,
@@ -963,6 +978,11 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             # Cinder's safety check failed; it does not say why.
             self._refuse(path, _unsafe_image_reason(self._file_header(path),
                                                     backing_allowed=True))
+        if fmt == 'raw' and (info.format_specific or {}).get('type') == 'luks':
+            # Cinder reads a raw file that holds a LUKS device as that
+            # device, whose size leaves out the header; here a raw file is
+            # its bytes, whatever they hold (an encrypted volume).
+            info.virtual_size = file_info.st_size
         data = (info.format_specific or {}).get('data') or {}
         if data.get('data-file'):
             self._refuse(path, _("it has an external data file (%s); "
@@ -1187,9 +1207,18 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         return super().create_volume(volume)
 
     def _do_create_volume(self, volume):
-        """Create the volume's file; on any failure, leave nothing behind."""
+        """Create the volume's file; on any failure, leave nothing behind.
+
+        An encrypted volume gets a LUKS header once its file is complete
+        (allocated, for a thick one); its encryption is checked first, so
+        that one the hypervisor could not decrypt leaves no file.
+        """
         fmt = self._new_volume_format(volume)
         path = self.local_path(volume)
+        finish = None
+        if volume.encryption_key_id:
+            finish = functools.partial(self._write_luks_header, volume, path,
+                                       self._encryption(volume))
 
         def fill():
             if fmt == 'qcow2':
@@ -1198,7 +1227,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 self._create_sparsed_file(path, volume.size)
             return fmt
 
-        self._populate_volume(volume, fill)
+        self._record_format(volume, self._make_volume_file(
+            volume, path, fill, finish=finish))
 
     def _populate_volume(self, volume, fill):
         """Make a volume's own file with ``fill()`` and record its format.
@@ -1208,7 +1238,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         self._record_format(volume, self._make_volume_file(
             volume, self.local_path(volume), fill))
 
-    def _make_volume_file(self, volume, path, fill, layout=None):
+    def _make_volume_file(self, volume, path, fill, layout=None,
+                          finish=None):
         """Make a new file for a volume with ``fill()``, or leave no file.
 
         Every file a volume gets is made this way: the name must be free,
@@ -1220,6 +1251,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
 
         :param fill: writes the file and returns its format
         :param layout: the file's layout; by default the volume's own
+        :param finish: called last, when the file is complete
         :returns: the format of the file
         """
         if layout is None:
@@ -1232,6 +1264,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             self._set_layout(layout, path)
             fmt = fill()
             self._finish_volume_file(volume, path, fmt)
+            if finish:
+                finish()
         except putils.ProcessExecutionError as exc:
             self._delete_quietly(path)
             raise lustre_client.LustreException(
@@ -1301,6 +1335,114 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             self._delete(path)
         except Exception:
             LOG.exception('Could not remove %s', path)
+
+    # Encryption
+    #
+    # An encrypted volume holds a LUKS device, as the block device of any
+    # other backend does: its raw file starts with a LUKS header, and the
+    # hypervisor decrypts it (QEMU's native LUKS, which Nova's libvirt
+    # driver uses for the "luks" provider).  Whatever sits below the guest
+    # (snapshot overlays, clones, backups, images, migrated copies) is a
+    # copy of ciphertext and needs no key.  Only a new volume's header and
+    # an unencrypted image written into an encrypted volume need the key.
+    #
+    # The base class's encrypted files (qcow2 with its built-in LUKS) are
+    # not used: Nova's libvirt driver runs "cryptsetup luksFormat" on an
+    # attached encrypted file that cryptsetup does not see as LUKS, which a
+    # qcow2 file is not, and snapshot overlays would each need the key.
+
+    def _encryption(self, volume):
+        """The checked encryption spec of a volume, with QEMU's cipher names.
+
+        :raises VolumeDriverException: for a provider other than LUKS, or
+                                       a cipher QEMU cannot name
+        """
+        ctxt = volume.obj_context or cinder_context.get_admin_context()
+        try:
+            encryption = volume_utils.check_encryption_provider(volume, ctxt)
+            cipher = image_utils.decode_cipher(encryption['cipher'],
+                                               encryption['key_size'])
+        except (exception.VolumeDriverException,
+                exception.InvalidVolumeType) as exc:
+            raise exception.VolumeDriverException(
+                message=_('volume %(id)s cannot be encrypted on the Lustre '
+                          'backend: %(err)s; its volume type needs the '
+                          "'luks' provider and a cipher such as "
+                          'aes-xts-plain64') % {'id': volume.id,
+                                                'err': exc.msg})
+        return dict(encryption, **cipher)
+
+    @contextlib.contextmanager
+    def _passphrase_file(self, ctxt, key_id):
+        """A private temporary file holding the passphrase of a key.
+
+        The passphrase is the key in hexadecimal, as Nova and os-brick
+        derive it from Cinder's symmetric keys.
+        """
+        key = key_manager.API(CONF).get(ctxt, key_id)
+        with tempfile.NamedTemporaryFile(
+                prefix='luks-', dir=volume_utils.image_conversion_dir()) as f:
+            f.write(binascii.hexlify(key.get_encoded()))
+            f.flush()
+            yield f.name
+
+    @staticmethod
+    def _secret_object(key_file):
+        return 'secret,id=luks0,format=raw,file=%s' % key_file
+
+    def _write_luks_header(self, volume, path, encryption):
+        """Make the complete raw file of a new volume a LUKS device.
+
+        qemu-img makes the header (key slots included) of an empty LUKS
+        device in a private temporary file, which is then written over the
+        start of the volume's file.  LUKS1 records no payload length, so
+        the device spans the whole file: the guest sees the volume's size
+        less the header, as on an encrypted block device.  The rest of the
+        file is left as it is, and decrypts to noise.
+        """
+        options = ('key-secret=luks0,cipher-alg=%(cipher_alg)s,'
+                   'cipher-mode=%(cipher_mode)s,ivgen-alg=%(ivgen_alg)s' %
+                   encryption)
+        with self._passphrase_file(volume.obj_context,
+                                   volume.encryption_key_id) as key_file:
+            with image_utils.temporary_file(prefix='luks-header-') as header:
+                # qemu-img times its key derivation on this CPU, and on a
+                # busy host fails now and then ("Unable to get accurate CPU
+                # usage"); the header file is simply made again.
+                self._execute('qemu-img', 'create', '-f', 'luks',
+                              '--object', self._secret_object(key_file),
+                              '-o', options, header, '0', attempts=3)
+                # -S 0: every byte written, no hole punched in a thick file.
+                self._execute('qemu-img', 'convert', '-n', '-S', '0',
+                              '-f', 'raw', '-O', 'raw', header, path,
+                              run_as_root=self._execute_as_root)
+
+    @staticmethod
+    def _check_no_plaintext_copy(volume, source, what):
+        """Refuse to copy an unencrypted source into an encrypted volume.
+
+        Copies are of the bytes below the guest: the encrypted volume
+        would hold plaintext.  The other way round is Cinder's own
+        temporary copies for cinder-backup, which hold ciphertext whose
+        key the backup keeps (Cinder's API refuses such copies to users).
+        """
+        if volume.encryption_key_id and not source.encryption_key_id:
+            raise exception.VolumeDriverException(
+                message=_('encrypted volume %(id)s cannot be made from '
+                          'unencrypted %(what)s %(src)s') %
+                {'id': volume.id, 'what': what, 'src': source.id})
+
+    def _check_no_hypervisor_overlay(self, volume):
+        """Refuse a snapshot of an attached encrypted volume.
+
+        The hypervisor would put the overlay above its decryption layer,
+        and the guest's writes would reach the share in plaintext.
+        """
+        if volume.encryption_key_id and self._is_volume_attached(volume):
+            raise exception.VolumeDriverException(
+                message=_('volume %s is encrypted and attached: its '
+                          'snapshots and clones are taken while it is '
+                          'detached') % volume.id)
 
     @coordination.synchronized('{self.driver_prefix}-{volume.id}')
     def delete_volume(self, volume):
@@ -1381,6 +1523,12 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         if volume.status == fields.VolumeStatus.RESTORING_BACKUP:
             self._prepare_restore(volume)
         active, path, fmt, info = self._chain(volume)[0]
+        if volume.encryption_key_id and fmt != 'raw':
+            raise exception.InvalidVolume(
+                reason=_('encrypted volume %s has snapshots: its active '
+                         'file is a qcow2 overlay, and a hypervisor decrypts '
+                         'LUKS in a raw file only; delete its snapshots, or '
+                         'attach a volume made from one') % volume.id)
         if volume.multiattach and fmt != 'raw':
             raise exception.InvalidVolume(
                 reason=_('multiattach volume %(id)s is %(fmt)s; guests can '
@@ -1607,6 +1755,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 message=_('volume %s is a multiattach volume; its active '
                           'file must stay raw, so it cannot have '
                           'snapshots') % snapshot.volume.id)
+        self._check_no_hypervisor_overlay(snapshot.volume)
         self._record_base_format(snapshot.volume)
         return self._create_snapshot(snapshot)
 
@@ -1637,9 +1786,6 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         no overlay behind.
         """
         volume = snapshot.volume
-        if volume.encryption_key_id:
-            raise exception.VolumeDriverException(
-                message=_('encrypted volumes are not supported'))
         # The chain below the new overlay is what the guest will read.
         _name, backing_path, backing_fmt, _info = self._chain(
             volume, top=backing_filename)[0]
@@ -1673,7 +1819,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             # The base class rewrites the format records.
             self._load_admin_metadata(volume)
             chain = self._chain(volume, snap_info=snap_info)
-            with self._formats_known(chain):
+            with self._formats_known(chain), self._ciphertext_chain(snapshot):
                 return super()._delete_snapshot(snapshot)
         # The volume's lock is held: nobody is writing it.
         self._delete_volume_file(self._local_path_volume_info(volume) +
@@ -1687,6 +1833,27 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                              'vol': volume.id})
             return
         self._delete_volume_file(overlay)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _ciphertext_chain(snapshot):
+        """Have the base class merge the overlays of an encrypted volume.
+
+        The base class takes the overlays of an encrypted volume for qcow2
+        files with built-in encryption, which those here are not: they
+        hold ciphertext, which is merged as any data is, with no key.  The
+        key is hidden from it meanwhile, and never saved.
+        """
+        key_id = snapshot.encryption_key_id
+        if not key_id:
+            yield
+            return
+        snapshot.encryption_key_id = None
+        try:
+            yield
+        finally:
+            snapshot.encryption_key_id = key_id
+            snapshot.obj_reset_changes(['encryption_key_id'])
 
     def _revert_to_snapshot(self, context, volume, snapshot):
         """Revert a detached volume to its latest snapshot.
@@ -1737,6 +1904,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                              ('available', 'backing-up', 'restoring'),
                              obj_description='snapshot',
                              invalid_exc=exception.InvalidSnapshot)
+        self._check_no_plaintext_copy(volume, snapshot.volume, 'snapshot')
         self._ensure_shares_mounted()
         volume.provider_location = self._find_share(volume)
         self._populate_volume(volume, lambda: self._copy_volume_from_snapshot(
@@ -1750,13 +1918,12 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
 
         The snapshot's data is the chain below the overlay recorded for it;
         ``qemu-img convert`` reads that chain and writes only the allocated
-        data (Lustre has no reflink), in the new volume's format.
+        data (Lustre has no reflink), in the new volume's format.  An
+        encrypted snapshot is copied as ciphertext, so the new volume opens
+        with the key of the snapshot, which Cinder gives it.
 
         :returns: the format of the new file
         """
-        if src_encryption_key_id or new_encryption_key_id:
-            raise exception.VolumeDriverException(
-                message=_('encrypted volumes are not supported'))
         src_volume = snapshot.volume
         snap_info = self._read_info_file(
             self._local_path_volume_info(src_volume))
@@ -1810,6 +1977,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                              ('available', 'in-use', 'backing-up',
                               'downloading'),
                              obj_description='source volume')
+        self._check_no_plaintext_copy(volume, src_vref, 'volume')
         self._ensure_shares_mounted()
         volume.provider_location = self._find_share(volume)
         if not self._is_volume_attached(src_vref):
@@ -1828,6 +1996,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             display_description=None,
             volume_type_id=src_vref.volume_type_id,
             encryption_key_id=src_vref.encryption_key_id)
+        self._check_no_hypervisor_overlay(src_vref)
         temp_snapshot.create()
         created = False
         try:
@@ -1867,6 +2036,24 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         path = self.local_path(volume)
         self._check_file(path, volume.name)
         fmt = self._volume_format(volume)
+        self._fetch_image(context, volume, image_service, image_id, path,
+                          fmt, disable_sparse)
+        image_utils.resize_image(path, volume.size,
+                                 run_as_root=self._execute_as_root,
+                                 file_format=fmt)
+        virtual_size = self._qemu_img_info(path, volume.name,
+                                           img_format=fmt).virtual_size
+        if virtual_size != volume.size * units.Gi:
+            raise exception.ImageUnacceptable(
+                image_id=image_id,
+                reason=_('volume file is %(vsize)d bytes, expected '
+                         '%(size)d GiB') % {'vsize': virtual_size,
+                                            'size': volume.size})
+        self._finish_volume_file(volume, path, fmt)
+
+    def _fetch_image(self, context, volume, image_service, image_id, path,
+                     fmt, disable_sparse):
+        """Write an image into a file in a format, or refuse it clearly."""
         try:
             image_utils.fetch_to_volume_format(
                 context, image_service, image_id, path, fmt,
@@ -1884,18 +2071,49 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                       {'image': image_id, 'reason': reason})
             raise exception.ImageUnacceptable(image_id=image_id,
                                               reason=reason)
-        image_utils.resize_image(path, volume.size,
-                                 run_as_root=self._execute_as_root,
-                                 file_format=fmt)
-        virtual_size = self._qemu_img_info(path, volume.name,
-                                           img_format=fmt).virtual_size
-        if virtual_size != volume.size * units.Gi:
-            raise exception.ImageUnacceptable(
-                image_id=image_id,
-                reason=_('volume file is %(vsize)d bytes, expected '
-                         '%(size)d GiB') % {'vsize': virtual_size,
-                                            'size': volume.size})
-        self._finish_volume_file(volume, path, fmt)
+
+    @coordination.synchronized('{self.driver_prefix}-{volume.id}')
+    def copy_image_to_encrypted_volume(self, context, volume, image_service,
+                                       image_id, disable_sparse=False):
+        """Write an unencrypted image into a new encrypted volume.
+
+        The base class attaches the volume on this host and writes through
+        a dm-crypt device.  Here qemu-img encrypts as it writes, with the
+        LUKS device of the volume's file as its target, as QEMU decrypts
+        for a guest.  The image must fit in the device (the volume less
+        the LUKS header).
+        """
+        path = self.local_path(volume)
+        self._check_file(path, volume.name)
+        if self._volume_format(volume) != 'raw':
+            raise exception.InvalidVolume(
+                reason=_('encrypted volume %s is not a raw file') % volume.id)
+        with image_utils.temporary_file(
+                prefix='%s.image.%s' % (volume.id, image_id)) as tmp_path:
+            self._fetch_image(context, volume, image_service, image_id,
+                              tmp_path, 'raw', disable_sparse)
+            image_size = image_utils.qemu_img_info(
+                tmp_path, img_format='raw').virtual_size
+            device_size = image_utils.qemu_img_info(
+                path, img_format='luks', force_share=True,
+                run_as_root=True).virtual_size
+            if image_size > device_size:
+                raise exception.ImageUnacceptable(
+                    image_id=image_id,
+                    reason=_('the image is %(image)d bytes; encrypted volume '
+                             '%(id)s holds %(device)d bytes (its size less '
+                             'the LUKS header)') %
+                    {'image': image_size, 'id': volume.id,
+                     'device': device_size})
+            with self._passphrase_file(context,
+                                       volume.encryption_key_id) as key_file:
+                target = ('driver=luks,key-secret=luks0,file.driver=file,'
+                          'file.filename=%s' % path.replace(',', ',,'))
+                self._execute('qemu-img', 'convert', '-n',
+                              '--object', self._secret_object(key_file),
+                              '-f', 'raw', tmp_path,
+                              '--target-image-opts', target,
+                              run_as_root=self._execute_as_root)
 
     @staticmethod
     def _image_header(context, image_service, image_id):
@@ -2193,6 +2411,11 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                                  self._get_hash_str(source))
 
     def _adopt(self, volume, existing_ref):
+        if volume.encryption_key_id:
+            # Nothing tells that a file is a LUKS device with this key.
+            raise exception.ManageExistingVolumeTypeMismatch(
+                reason=_('an existing file cannot be managed as an '
+                         'encrypted volume'))
         location = self._get_manageable_vol_location(existing_ref)
         path = location['vol_local_path']
         fmt, reason = self._manageable_format(path)

@@ -32,6 +32,8 @@ from cinder.backup.drivers import lustre as lustre_backup
 from cinder import exception
 from cinder import objects
 from cinder.tests.functional.lustre import base
+from cinder.tests.functional.lustre import test_encryption
+from cinder.volume import volume_utils
 
 MI = units.Mi
 
@@ -91,6 +93,33 @@ class LustreBackupTestCase(base.LustreFunctionalTestCase):
         volume.save()
         backup.status = 'available'
         backup.save()
+
+    @ddt.data(False, True)
+    def test_encrypted_volume_round_trips_its_ciphertext(self, snapshot):
+        keymgr = test_encryption.use_fixed_key(self)
+        vtype = test_encryption.luks_type(self, 'luks')
+        volume = self.create_volume(
+            vtype=vtype, encryption_key_id=volume_utils.create_encryption_key(
+                self.context, keymgr, vtype.id))
+        path = self.driver.local_path(volume)
+        with open(path, 'r+b') as f:
+            header = f.read(4096)
+            f.seek(300 * MI)
+            f.write(os.urandom(MI))
+        self.assertTrue(header.startswith(b'LUKS\xba\xbe'))
+        if snapshot:
+            # Backed up through a temporary copy of its qcow2 chain.
+            self.create_snapshot(volume)
+            volume.refresh()
+        backup = self.back_up(volume)
+        restored = self.create_volume(
+            vtype=vtype, encryption_key_id=volume_utils.create_encryption_key(
+                self.context, keymgr, vtype.id))
+        self.restore(backup, restored)
+        # Byte for byte: the header, its key slots and the ciphertext.
+        status, out = base.run('cmp', path, self.driver.local_path(restored),
+                               check=False)
+        self.assertEqual(0, status, out)
 
     def stored_bytes(self, backup):
         metadata = self.backup_driver._read_metadata(backup)

@@ -944,13 +944,6 @@ class LustreDriverVolumeTestCase(LustreDriverTestCase):
         self.assertEqual([], self.commands())
         self.assertTrue(os.path.exists(self.path))
 
-    def test_create_volume_encrypted_refused(self):
-        volume = self.volume(fmt=None, files=(),
-                             encryption_key_id=fake.ENCRYPTION_KEY_ID)
-        self.assertRaises(exception.VolumeDriverException,
-                          self.driver.create_volume, volume)
-        self.assertEqual([], self.commands())
-
     def test_delete_volume(self):
         self.touch(VOLUME_NAME)
         self.driver.delete_volume(self.volume())
@@ -1351,12 +1344,6 @@ class LustreDriverSnapshotTestCase(LustreDriverTestCase):
         self.assertEqual(('rm', '-f', self.path + '.' + fake.SNAPSHOT_ID),
                          self.commands()[-1])
         self.assertFalse(os.path.exists(self.path + '.info'))
-
-    def test_snapshot_of_encrypted_volume_refused(self):
-        volume = self.volume(encryption_key_id=fake.ENCRYPTION_KEY_ID)
-        self.assertRaises(exception.VolumeDriverException,
-                          self.driver.create_snapshot,
-                          self.snapshot(volume))
 
     def test_delete_latest_snapshot_offline(self):
         volume = self.volume_with_snapshot()
@@ -3205,3 +3192,306 @@ class LustreDriverRetypeTestCase(LustreDriverTestCase):
         self.assertRaises(putils.ProcessExecutionError, self.driver.retype,
                           self.context, self.retyping(), self.new_type,
                           self.diff, self.host)
+
+
+LUKS_SPEC = {'provider': 'luks', 'cipher': 'aes-xts-plain64',
+             'key_size': 256, 'control_location': 'front-end',
+             'encryption_key_id': fake.ENCRYPTION_KEY_ID}
+
+
+def luks_in_raw_info(file_size=units.Gi, payload_offset=2068480):
+    """What Cinder's qemu_img_info says of a raw file holding LUKS.
+
+    It reads such a file again as LUKS: the size is the payload's.
+    """
+    out = {'format': 'luks', 'virtual-size': file_size - payload_offset,
+           'filename': 'volume', 'actual-size': 0,
+           'format-specific': {'type': 'luks',
+                               'data': {'payload-offset': payload_offset}}}
+    info = imageutils.QemuImgInfo(json.dumps(out), format='json')
+    info.file_format = 'raw'
+    return info
+
+
+@ddt.ddt
+class LustreDriverEncryptionTestCase(LustreDriverTestCase):
+    """Encrypted volumes: LUKS devices in raw files, ciphertext below."""
+
+    def setUp(self):
+        super().setUp()
+        self.setup_driver()
+        self.spec = self.mock_object(volume_utils,
+                                     'check_encryption_provider',
+                                     return_value=dict(LUKS_SPEC))
+        key = mock.Mock()
+        key.get_encoded.return_value = b'\x01\xab'
+        self.keymgr = mock.Mock()
+        self.keymgr.get.return_value = key
+        self.mock_object(lustre.key_manager, 'API',
+                         return_value=self.keymgr)
+        self.passphrases = []
+        self.execute.side_effect = self.record_passphrase
+
+    def record_passphrase(self, *cmd, **kwargs):
+        """Keep what the secret file handed to qemu-img holds."""
+        for arg in cmd:
+            if arg.startswith('secret,'):
+                key_file = arg.split('file=', 1)[1]
+                with open(key_file, 'rb') as f:
+                    self.passphrases.append(f.read())
+                self.assertEqual(0o600, os.stat(key_file).st_mode & 0o777)
+        return self.fake_execute(*cmd, **kwargs)
+
+    def encrypted(self, **kwargs):
+        kwargs.setdefault('fmt', None)
+        kwargs.setdefault('files', ())
+        return self.volume(encryption_key_id=fake.ENCRYPTION_KEY_ID,
+                           **kwargs)
+
+    def header_commands(self, path):
+        create, convert = [c for c in self.commands()
+                           if c[0] == 'qemu-img']
+        return create, convert
+
+    @ddt.data((False, None), (True, None), (True, 'thick'))
+    @ddt.unpack
+    def test_create_writes_a_luks_header_into_a_raw_file(self, qcow2,
+                                                         provisioning):
+        self.override_config('lustre_qcow2_volumes', qcow2)
+        specs = {'provisioning:type': provisioning} if provisioning else {}
+        volume = self.encrypted(size=2, specs=specs)
+        self.driver.create_volume(volume)
+        commands = self.commands()
+        if provisioning == 'thick':
+            self.assertEqual(('fallocate', '--offset', '0', '--length',
+                              str(2 * units.Gi), self.path), commands[0])
+        else:
+            self.assertEqual(('truncate', '-s', str(2 * units.Gi),
+                              self.path), commands[0])
+        self.assertEqual(('chmod', '660', self.path), commands[1])
+        create, convert = commands[2:]
+        header = create[-2]
+        self.assertEqual(('qemu-img', 'create', '-f', 'luks', '--object'),
+                         create[:5])
+        self.assertEqual(('-o', 'key-secret=luks0,cipher-alg=aes-256,'
+                                'cipher-mode=xts,ivgen-alg=plain64'),
+                         create[6:8])
+        self.assertEqual('0', create[-1])
+        self.assertEqual(3, self.execute.call_args_list[2][1]['attempts'])
+        self.assertNotEqual(os.path.dirname(header), self.mnt)
+        self.assertEqual(('qemu-img', 'convert', '-n', '-S', '0', '-f',
+                          'raw', '-O', 'raw', header, self.path), convert)
+        # The passphrase is the key in hexadecimal, as Nova derives it.
+        self.assertEqual([b'01ab'], self.passphrases)
+        self.keymgr.get.assert_called_once_with(volume.obj_context,
+                                                fake.ENCRYPTION_KEY_ID)
+        self.assertEqual('raw', volume.admin_metadata['format'])
+        # Nothing with the passphrase or the header is left.
+        self.assertEqual([], os.listdir(os.path.join(self.tmp,
+                                                     'conversion')))
+
+    def test_thick_file_written_with_zeros_gets_its_header_after(self):
+        self.override_config('lustre_sparsed_volumes', False)
+        side_effects = [EOPNOTSUPP]
+
+        def execute(*cmd, **kwargs):
+            if side_effects:
+                raise side_effects.pop()
+            return self.record_passphrase(*cmd, **kwargs)
+
+        self.execute.side_effect = execute
+        self.driver.create_volume(self.encrypted())
+        programs = [c[0] for c in self.commands()]
+        self.assertEqual(['fallocate', 'dd', 'chmod', 'qemu-img',
+                          'qemu-img'], programs)
+
+    @ddt.data(
+        exception.VolumeDriverException(
+            message='Provider nova.volume.encryptors.cryptsetup.'
+                    'CryptsetupEncryptor not supported.'),
+        exception.InvalidVolumeType(reason='Invalid cipher field'))
+    def test_encryption_qemu_cannot_decrypt_leaves_no_file(self, error):
+        self.spec.side_effect = error
+        exc = self.assertRaises(exception.VolumeDriverException,
+                                self.driver.create_volume, self.encrypted())
+        self.assertIn("needs the 'luks' provider", str(exc))
+        self.assertIn(error.msg, str(exc))
+        self.assertEqual([], self.commands())
+        self.assertFalse(os.path.exists(self.path))
+
+    def test_failed_header_removes_the_file(self):
+        def execute(*cmd, **kwargs):
+            if cmd[:2] == ('qemu-img', 'convert'):
+                raise putils.ProcessExecutionError(
+                    exit_code=1, stderr='qemu-img: Could not open')
+            return self.fake_execute(*cmd, **kwargs)
+
+        self.execute.side_effect = execute
+        self.assertRaises(lustre_client.LustreException,
+                          self.driver.create_volume, self.encrypted())
+        self.assertEqual(('rm', '-f', self.path), self.commands()[-1])
+
+    def test_unreadable_key_leaves_no_file(self):
+        self.keymgr.get.side_effect = exception.KeyManagerError(
+            reason='no such key')
+        self.assertRaises(exception.KeyManagerError,
+                          self.driver.create_volume, self.encrypted())
+        self.assertEqual(('rm', '-f', self.path), self.commands()[-1])
+        self.assertNotIn('qemu-img', [c[0] for c in self.commands()])
+
+    def test_unencrypted_volume_needs_no_key(self):
+        self.driver.create_volume(self.volume(fmt=None, files=()))
+        self.keymgr.get.assert_not_called()
+        self.spec.assert_not_called()
+        self.assertNotIn('qemu-img', [c[0] for c in self.commands()])
+
+    def test_raw_luks_file_is_its_bytes(self):
+        """A raw file's size is its length, whatever LUKS says inside."""
+        self.mock_object(image_utils, 'qemu_img_info',
+                         return_value=luks_in_raw_info())
+        volume = self.encrypted(fmt='raw', files=('',))
+        with open(self.path, 'wb') as f:
+            f.truncate(units.Gi)
+        data = self.driver.initialize_connection(volume, {})['data']
+        self.assertEqual('raw', data['format'])
+        # The file is not taken for one shorter than its volume.
+        self.assertEqual([], self.commands())
+        self.assertEqual(units.Gi, self.driver._qemu_img_info(
+            self.path, VOLUME_NAME, 'raw').virtual_size)
+
+    def test_attach_with_snapshots_refused(self):
+        self.mock_qemu_img_info()
+        volume = self.volume_with_snapshot(
+            encryption_key_id=fake.ENCRYPTION_KEY_ID)
+        exc = self.assertRaises(exception.InvalidVolume,
+                                self.driver.initialize_connection, volume,
+                                {})
+        self.assertIn('decrypts LUKS in a raw file only', str(exc))
+
+    def test_snapshot_of_detached_encrypted_volume_copies_no_key(self):
+        self.mock_qemu_img_info()
+        volume = self.encrypted(fmt='raw', files=('',))
+        self.driver.create_snapshot(self.snapshot(volume))
+        create = self.commands()[0]
+        self.assertEqual(('qemu-img', 'create', '-f', 'qcow2', '-b',
+                          VOLUME_NAME, '-F', 'raw'), create[:8])
+        self.assertNotIn('encrypt', ' '.join(create))
+        self.keymgr.get.assert_not_called()
+
+    def test_snapshot_of_attached_encrypted_volume_refused(self):
+        self.mock_qemu_img_info()
+        volume = self.attached(self.encrypted(fmt='raw', files=('',)))
+        exc = self.assertRaises(exception.VolumeDriverException,
+                                self.driver.create_snapshot,
+                                self.snapshot(volume))
+        self.assertIn('encrypted and attached', str(exc))
+        self.assertEqual([], self.commands())
+
+    def test_delete_snapshot_merges_ciphertext_without_key(self):
+        self.mock_qemu_img_info()
+        volume = self.volume_with_snapshot(
+            encryption_key_id=fake.ENCRYPTION_KEY_ID)
+        snapshot = self.snapshot(volume,
+                                 encryption_key_id=fake.ENCRYPTION_KEY_ID)
+        snapshot.obj_reset_changes()
+        self.driver.delete_snapshot(snapshot)
+        self.assertEqual(('qemu-img', 'commit', '-d',
+                          os.path.join(self.mnt, VOLUME_NAME + '.' +
+                                       fake.SNAPSHOT_ID)),
+                         self.commands()[0])
+        self.keymgr.get.assert_not_called()
+        self.assertEqual(fake.ENCRYPTION_KEY_ID, snapshot.encryption_key_id)
+        self.assertNotIn('encryption_key_id', snapshot.obj_get_changes())
+
+    @mock.patch.object(objects.Snapshot, 'create')
+    def test_clone_of_attached_encrypted_volume_refused(self, create):
+        self.mock_qemu_img_info()
+        src = self.attached(self.encrypted(fmt='raw', files=('',)))
+        dest = self.encrypted(id=fake.VOLUME2_ID)
+        self.assertRaises(exception.VolumeDriverException,
+                          self.driver.create_cloned_volume, dest, src)
+        create.assert_not_called()
+        self.assertEqual([], self.commands())
+
+    def test_plaintext_into_encrypted_volume_refused(self):
+        self.mock_qemu_img_info()
+        convert = self.mock_object(image_utils, 'convert_image')
+        src = self.volume_with_snapshot()
+        dest = self.encrypted(id=fake.VOLUME2_ID)
+        exc = self.assertRaises(exception.VolumeDriverException,
+                                self.driver.create_cloned_volume, dest, src)
+        self.assertIn('cannot be made from unencrypted volume', str(exc))
+        self.assertRaises(exception.VolumeDriverException,
+                          self.driver.create_volume_from_snapshot, dest,
+                          self.snapshot(src))
+        convert.assert_not_called()
+
+    def test_temporary_copy_for_backup_holds_ciphertext(self):
+        """Cinder's temporary volumes carry no key; their backup does."""
+        self.mock_qemu_img_info()
+        convert = self.mock_object(image_utils, 'convert_image')
+        src = self.volume_with_snapshot(
+            encryption_key_id=fake.ENCRYPTION_KEY_ID)
+        temp = self.volume(id=fake.VOLUME2_ID, fmt='raw', files=())
+        self.driver.create_cloned_volume(temp, src)
+        convert.assert_called_once_with(
+            os.path.join(self.mnt, VOLUME_NAME + '.' + fake.SNAPSHOT_ID),
+            os.path.join(self.mnt, temp.name), 'raw', src_format='qcow2',
+            run_as_root=True, data=mock.ANY)
+        self.keymgr.get.assert_not_called()
+
+    def test_volume_from_encrypted_snapshot_copies_ciphertext(self):
+        self.mock_qemu_img_info()
+        self.override_config('lustre_qcow2_volumes', True)
+        convert = self.mock_object(image_utils, 'convert_image')
+        src = self.volume_with_snapshot(
+            encryption_key_id=fake.ENCRYPTION_KEY_ID)
+        dest = self.encrypted(id=fake.VOLUME2_ID)
+        self.driver.create_volume_from_snapshot(dest, self.snapshot(src))
+        convert.assert_called_once_with(
+            self.path, os.path.join(self.mnt, dest.name), 'raw',
+            src_format='raw', run_as_root=True, data=mock.ANY)
+        self.keymgr.get.assert_not_called()
+        self.assertEqual('raw', dest.admin_metadata['format'])
+
+    def copy_image(self, image_size):
+        volume = self.encrypted(fmt='raw', files=('',))
+        fetch = self.mock_object(image_utils, 'fetch_to_volume_format')
+
+        def info(path, img_format=None, **kwargs):
+            if img_format == 'luks':
+                self.assertEqual(self.path, path)
+                return luks_in_raw_info()
+            return qemu_info('raw', virtual_size=image_size)
+
+        self.mock_object(image_utils, 'qemu_img_info', side_effect=info)
+        self.driver.copy_image_to_encrypted_volume(
+            self.context, volume, mock.sentinel.image_service,
+            fake.IMAGE_ID)
+        return fetch
+
+    def test_copy_image_to_encrypted_volume_encrypts_as_it_writes(self):
+        fetch = self.copy_image(100 * units.Mi)
+        tmp = fetch.call_args[0][3]
+        self.assertEqual('raw', fetch.call_args[0][4])
+        self.assertEqual(1, fetch.call_args[1]['size'])
+        command = self.commands()[0]
+        self.assertEqual(('qemu-img', 'convert', '-n', '--object'),
+                         command[:4])
+        self.assertEqual(('-f', 'raw', tmp, '--target-image-opts',
+                          'driver=luks,key-secret=luks0,file.driver=file,'
+                          'file.filename=%s' % self.path), command[5:])
+        self.assertEqual([b'01ab'], self.passphrases)
+
+    def test_image_bigger_than_the_luks_device_refused(self):
+        exc = self.assertRaises(exception.ImageUnacceptable,
+                                self.copy_image, units.Gi)
+        self.assertIn('less the LUKS header', str(exc))
+        self.assertEqual([], self.commands())
+
+    def test_manage_existing_as_encrypted_refused(self):
+        self.touch('golden.img')
+        self.assertRaises(exception.ManageExistingVolumeTypeMismatch,
+                          self.driver.manage_existing, self.encrypted(),
+                          {'source-name': '%s/golden.img' % SHARE})
+        self.assertEqual([], self.commands())
