@@ -188,9 +188,12 @@ class EncryptionSuite(e2e_compute.ComputeSuite):
         self.forget('volume', plain_clone)
         self.forget('volume', plain_vol)
 
-        print('-- backup, restore into a new volume')
+        # Cinder restores an encrypted backup only into a volume of the
+        # source's type; one the restore creates gets the default type.
+        print('-- backup, restore into a new volume of the encrypted type')
         backup = self.backup(vol, 'luks')
-        restored = self.restore(backup, name='luks-restored')
+        restored = self.restore(backup, self.volume('luks-restored', luks,
+                                                    size=2))
         self.same(self.get('volume', restored)['encrypted'], True,
                   'the restored volume is encrypted')
         self.same(e2e.run('sha256sum', self.share_file(restored)).split()[0],
