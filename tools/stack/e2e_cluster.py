@@ -11,7 +11,7 @@
 # under the License.
 """The cluster part of e2e.py: two cinder-volume services on one backend.
 
-stack.sh (STACK_CLUSTER=1, its default) runs cinder-volume twice, as the
+stack.sh with STACK_CLUSTER=1 runs cinder-volume twice, as the
 hosts lustre-stack and lustre-stack-2 of the cluster lustre-cluster, each
 with its own state directory and file locks, the same backends (two nodes
 configured alike, sharing the filesets, the database and etcd; on one
