@@ -337,6 +337,14 @@ class ComputeSuite(e2e.Suite):
         self.nova_detach(vol, provisioning + ' again')
         self.forget('volume', vol)
 
+    def check_unmounted(self, what):
+        with open('/proc/mounts') as mounts:
+            left = [line.split()[1] for line in mounts
+                    if line.split()[1].startswith(NOVA_MNT + '/')]
+        self.check(not left, 'Nova unmounted the filesets after the last '
+                   'detach, %s (%s)' % (what, ', '.join(left) or
+                                        'no mount left'))
+
     def part(self, what, checks, *args):
         """Run one part of the checks; a failed part lets the next run."""
         start = time.time()
@@ -351,9 +359,12 @@ class ComputeSuite(e2e.Suite):
     def multiattach(self, image, backend='lustre1'):
         """A raw volume attached to two guests at once."""
         print('\n== multiattach: a raw volume shared by two guests ==')
-        vtype = self.volume_type(backend, 'thick')
-        self.call('POST', '/types/%s/extra_specs' % vtype,
-                  {'extra_specs': {'multiattach': '<is> True'}})
+        specs = {'volume_backend_name': backend, 'multiattach': '<is> True',
+                 'provisioning:type': 'thick'}
+        vtype = self.call('POST', '/types', {'volume_type': {
+            'name': 'e2e-multiattach-%s' % self.stamp,
+            'extra_specs': specs}})['volume_type']['id']
+        self.made.append(('type', vtype))
         vol = self.volume('multiattach', vtype)
         first = self.server, self.domain
         try:
@@ -461,10 +472,9 @@ class ComputeSuite(e2e.Suite):
                      % image)
         return image
 
-    def boot_from_volume(self, guest, provisioning, backend='lustre1'):
+    def boot_from_volume(self, guest, provisioning, vtype):
         print('\n== boot from a Lustre volume (%s) ==' % provisioning)
         image = self.pattern_image(guest)
-        vtype = self.volume_type(backend, provisioning)
         start = time.time()
         vol = self.volume('boot-' + provisioning, vtype, imageRef=image)
         self.check(True, 'volume from the image in %.0f s'
@@ -601,14 +611,10 @@ class ComputeSuite(e2e.Suite):
                           self.attached_volume, provisioning, vtype)
             self.part('multiattach', self.multiattach, images[0]['id'])
             self.part('boot from volume', self.boot_from_volume, images[0],
-                      'thin')
+                      'thin', types['thin'])
+            self.check_unmounted('snapshots or not')
             self.part('nova-compute restart', self.compute_restart, types)
-            with open('/proc/mounts') as mounts:
-                left = [line.split()[1] for line in mounts
-                        if line.split()[1].startswith(NOVA_MNT + '/')]
-            self.check(not left, 'Nova unmounted the fileset after the last '
-                       'detach, snapshots or not (%s)'
-                       % (', '.join(left) or 'no mount left'))
+            self.check_unmounted('attached before nova-compute restarted')
         except (e2e.CheckFailed, e2e.stackapi.ApiError) as exc:
             self.check(False, 'compute part could not go on: %s' % exc)
         finally:
