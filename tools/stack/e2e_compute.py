@@ -356,6 +356,12 @@ class ComputeSuite(e2e.Suite):
         self.cleanup(('image', 'backup', 'snapshot', 'volume'))
         print('-- %s: %.0f s' % (what, time.time() - start))
 
+    def multiattach_pools(self, backend):
+        pools = self.call('GET', '/scheduler-stats/get_pools?detail=true')
+        return [pool['name'] for pool in pools['pools']
+                if '@%s#' % backend in pool['name'] and
+                pool['capabilities'].get('multiattach')]
+
     def multiattach(self, image, backend='lustre1'):
         """A raw volume attached to two guests at once."""
         print('\n== multiattach: a raw volume shared by two guests ==')
@@ -609,7 +615,14 @@ class ComputeSuite(e2e.Suite):
                     'lustre1', provisioning)
                 self.part('attached %s' % provisioning,
                           self.attached_volume, provisioning, vtype)
-            self.part('multiattach', self.multiattach, images[0]['id'])
+            if self.multiattach_pools('lustre1'):
+                self.part('multiattach', self.multiattach, images[0]['id'])
+            else:
+                # Not a check: nothing ran.  The stack's backends make thin
+                # volumes qcow2 (lustre_qcow2_volumes), and the driver then
+                # reports no multiattach, though thick volumes are raw.
+                print('\n== multiattach: not run, no pool of lustre1 '
+                      'reports multiattach ==')
             self.part('boot from volume', self.boot_from_volume, images[0],
                       'thin', types['thin'])
             self.check_unmounted('snapshots or not')
