@@ -1653,6 +1653,48 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         """
         return False
 
+    def get_backup_device(self, context, backup):
+        """Prepare what cinder-backup reads, or fail the backup clearly.
+
+        The volume manager calls this without a caller waiting for the
+        answer (cinder-backup casts the request), and nothing in Cinder
+        handles its failure: the backup would stay ``creating`` and its
+        volume or snapshot ``backing-up`` for ever.  A backup of an
+        attached volume fails here whenever Nova cannot snapshot it.  The
+        backup is put in ``error`` with the reason, and its volume or
+        snapshot back to the status it had.
+        """
+        try:
+            return super().get_backup_device(context, backup)
+        except Exception as exc:
+            with excutils.save_and_reraise_exception():
+                self._fail_backup(context, backup, exc)
+
+    @staticmethod
+    def _fail_backup(context, backup, exc):
+        LOG.error('Backup %(backup)s of volume %(vol)s failed: %(err)s',
+                  {'backup': backup.id, 'vol': backup.volume_id,
+                   'err': exc})
+        try:
+            if backup.snapshot_id:
+                snapshot = objects.Snapshot.get_by_id(context,
+                                                      backup.snapshot_id)
+                if snapshot.status == fields.SnapshotStatus.BACKING_UP:
+                    snapshot.status = fields.SnapshotStatus.AVAILABLE
+                    snapshot.save()
+            else:
+                volume = objects.Volume.get_by_id(context, backup.volume_id)
+                if volume.status == fields.VolumeStatus.BACKING_UP:
+                    volume.status = volume.previous_status
+                    volume.previous_status = 'error_backing-up'
+                    volume.save()
+            volume_utils.update_backup_error(
+                backup, _('could not read volume %(vol)s: %(err)s') %
+                {'vol': backup.volume_id, 'err': exc})
+        except Exception:
+            LOG.exception('Could not record the failure of backup %s.',
+                          backup.id)
+
     def _get_backup_volume_temp_volume(self, context, backup):
         """Give cinder-backup what the guest sees, byte for byte.
 
@@ -1804,6 +1846,91 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         except Exception:
             with excutils.save_and_reraise_exception():
                 self._delete_quietly(new_snap_path)
+
+    def _create_snapshot_online(self, snapshot, backing_filename,
+                                new_snap_path):
+        """Ask Nova to move the guest onto a new overlay; undo a refusal.
+
+        The base class makes the overlay, asks Nova to switch the guest to
+        it and waits for Nova's answer; when Nova refuses (the API call
+        fails, or Nova reports ``error``: the guest never left its file)
+        it leaves the overlay on the share for ever, since the snapshot is
+        never recorded.  Here that overlay is removed.  When Nova does not
+        answer in time, or the snapshot is deleted meanwhile, Nova may
+        still move the guest onto the overlay: it is kept, and deleting
+        the snapshot once the volume is detached removes it.
+        """
+        try:
+            super()._create_snapshot_online(snapshot, backing_filename,
+                                            new_snap_path)
+        except Exception as exc:
+            volume = snapshot.volume
+            refused = (not isinstance(exc, exception.RemoteFSException) or
+                       self._snapshot_status(snapshot) ==
+                       fields.SnapshotStatus.ERROR)
+            if refused:
+                self._delete_quietly(new_snap_path)
+                outcome = _('the volume is unchanged')
+            else:
+                LOG.error('Nova did not finish snapshot %(snap)s of volume '
+                          '%(vol)s; keeping %(path)s, which its guest may '
+                          'be using.', {'snap': snapshot.id,
+                                        'vol': volume.id,
+                                        'path': new_snap_path})
+                outcome = _('Nova may still move the guest onto %s; delete '
+                            'the snapshot once the volume is detached to '
+                            'remove that file') % new_snap_path
+            raise exception.RemoteFSException(
+                _('Nova could not snapshot attached volume %(vol)s '
+                  '(snapshot %(snap)s): %(err)s; %(outcome)s.  Check '
+                  'nova-compute on the host of the server, and that '
+                  "cinder.conf's [nova] section names a service user "
+                  'Nova allows to create volume snapshots.') %
+                {'vol': volume.id, 'snap': snapshot.id, 'err': exc,
+                 'outcome': outcome}) from exc
+
+    @staticmethod
+    def _snapshot_status(snapshot):
+        """A snapshot's status as Nova last set it, None if unknown."""
+        try:
+            return objects.Snapshot.get_by_id(
+                snapshot.obj_context.elevated(), snapshot.id).status
+        except Exception:
+            LOG.exception('Could not read the status of snapshot %s.',
+                          snapshot.id)
+            return None
+
+    def _delete_snapshot_online(self, context, snapshot, info):
+        """Ask Nova to merge a snapshot away; a refusal changes nothing.
+
+        Before it asks Nova, the base class records the format of the
+        active file as the base file's when the oldest snapshot goes; when
+        Nova then fails, the ``.info`` file still lists the snapshot over
+        the unchanged base file, whose format the records would misstate,
+        so that the volume could no longer be attached.  The record is
+        restored here.
+        """
+        volume = snapshot.volume
+        base_format = self._records(volume).get('base_format')
+        try:
+            return super()._delete_snapshot_online(context, snapshot, info)
+        except Exception as exc:
+            if snapshot.id not in self._snap_info(volume):
+                # Nova merged the snapshot: what failed came after.
+                raise
+            records = self._records(volume)
+            if records.get('base_format') != base_format:
+                with volume.obj_as_admin():
+                    records['base_format'] = base_format
+                    volume.save()
+            raise exception.RemoteFSException(
+                _('Nova could not delete snapshot %(snap)s of attached '
+                  'volume %(vol)s: %(err)s; the volume and its snapshots '
+                  'are unchanged.  Retry the delete, or detach the volume '
+                  'first.  Check nova-compute on the host of the server, '
+                  "and that cinder.conf's [nova] section names a service "
+                  'user Nova allows to delete volume snapshots.') %
+                {'snap': snapshot.id, 'vol': volume.id, 'err': exc}) from exc
 
     def _delete_snapshot(self, snapshot):
         """Delete a snapshot, including one that failed half way.

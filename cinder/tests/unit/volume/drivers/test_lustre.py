@@ -1428,6 +1428,175 @@ class LustreDriverSnapshotTestCase(LustreDriverTestCase):
 
 
 @ddt.ddt
+class LustreDriverNovaFailureTestCase(LustreDriverTestCase):
+    """Nova refusing or not answering for an attached volume."""
+
+    def setUp(self):
+        super().setUp()
+        self.setup_driver()
+        self.qemu_img_info = self.mock_qemu_img_info()
+        self.nova = self.driver._nova = mock.Mock()
+        # What Nova last wrote into the snapshot record.
+        self.status = {'status': 'creating', 'progress': '0%'}
+        self.mock_object(remotefs.db, 'snapshot_get',
+                         side_effect=lambda ctxt, snap_id: self.status)
+        self.mock_object(objects.Snapshot, 'get_by_id',
+                         side_effect=lambda ctxt, snap_id: mock.Mock(
+                             status=self.status['status']))
+        self.mock_object(remotefs.time, 'sleep')
+        self.overlay = self.path + '.' + fake.SNAPSHOT_ID
+
+        def execute(*cmd, **kwargs):
+            if cmd[:2] == ('qemu-img', 'create'):
+                open(cmd[-2], 'w').close()
+            return self.fake_execute(*cmd, **kwargs)
+        self.execute.side_effect = execute
+
+    def assert_volume_unchanged(self, volume):
+        """Only the base file is left, and it is attached as it was."""
+        self.assertEqual([VOLUME_NAME], os.listdir(self.mnt))
+        self.assertEqual('raw', self.driver._volume_format(volume))
+        data = self.driver.initialize_connection(volume, {})['data']
+        self.assertEqual(('raw', VOLUME_NAME), (data['format'], data['name']))
+
+    def test_snapshot_refused_by_nova_api_leaves_no_overlay(self):
+        self.nova.create_volume_snapshot.side_effect = Exception(
+            "Policy doesn't allow os_compute_api:os-assisted-volume-"
+            "snapshots:create to be performed.")
+        volume = self.attached(self.volume())
+        exc = self.assertRaises(exception.RemoteFSException,
+                                self.driver.create_snapshot,
+                                self.snapshot(volume))
+        self.assertIn('Nova could not snapshot attached volume %s' %
+                      volume.id, str(exc))
+        self.assertIn("Policy doesn't allow", str(exc))
+        self.assertIn('[nova]', str(exc))
+        self.assertIn('the volume is unchanged', str(exc))
+        self.assertIn(('rm', '-f', self.overlay), self.commands())
+        self.assert_volume_unchanged(volume)
+
+    def test_snapshot_failed_in_nova_leaves_no_overlay(self):
+        # Nova's libvirt driver reports error when the guest could not
+        # move onto the overlay.
+        self.status = {'status': 'error', 'progress': '0%'}
+        volume = self.attached(self.volume())
+        self.assertRaises(exception.RemoteFSException,
+                          self.driver.create_snapshot, self.snapshot(volume))
+        self.nova.create_volume_snapshot.assert_called_once()
+        self.assert_volume_unchanged(volume)
+
+    def test_snapshot_nova_never_finished_keeps_overlay(self):
+        # Nova may still move the guest onto the overlay: removing it
+        # then would lose what the guest writes.
+        volume = self.attached(self.volume())
+        exc = self.assertRaises(exception.RemoteFSException,
+                                self.driver.create_snapshot,
+                                self.snapshot(volume))
+        self.assertIn('Timed out', str(exc))
+        self.assertIn(self.overlay, str(exc))
+        self.assertTrue(os.path.exists(self.overlay))
+        self.assertNotIn(('rm', '-f', self.overlay), self.commands())
+        self.assertFalse(os.path.exists(self.path + '.info'))
+
+    def test_snapshot_taken_by_nova(self):
+        self.status = {'status': 'creating', 'progress': '90%'}
+        volume = self.attached(self.volume())
+        self.mock_object(objects.VolumeAttachment, 'save')
+        attachment = objects.VolumeAttachment(
+            connection_info={'name': VOLUME_NAME, 'format': 'raw'})
+        volume.volume_attachment = objects.VolumeAttachmentList(
+            objects=[attachment])
+        self.driver.create_snapshot(self.snapshot(volume))
+        self.assertTrue(os.path.exists(self.overlay))
+        self.assertEqual(os.path.basename(self.overlay),
+                         attachment.connection_info['name'])
+        self.assertEqual('qcow2', self.driver._volume_format(volume))
+
+    @ddt.data('api', 'error_deleting')
+    def test_failed_online_delete_changes_nothing(self, failure):
+        volume = self.attached(self.volume_with_snapshot())
+        overlay = VOLUME_NAME + '.' + fake.SNAPSHOT_ID
+        info = {'active': overlay, fake.SNAPSHOT_ID: overlay}
+        if failure == 'api':
+            self.nova.delete_volume_snapshot.side_effect = Exception(
+                'Service Unavailable (HTTP 503)')
+        else:
+            self.status = {'status': 'error_deleting', 'progress': '0%'}
+        exc = self.assertRaises(exception.RemoteFSException,
+                                self.driver.delete_snapshot,
+                                self.snapshot(volume, status='deleting'))
+        self.assertIn('Nova could not delete snapshot %s' % fake.SNAPSHOT_ID,
+                      str(exc))
+        self.assertIn('unchanged', str(exc))
+        with open(self.path + '.info') as f:
+            self.assertEqual(info, json.load(f))
+        self.assertEqual(sorted([VOLUME_NAME, overlay, VOLUME_NAME +
+                                 '.info']), sorted(os.listdir(self.mnt)))
+        # The base file under the snapshot is still raw: the volume can
+        # still be attached, and its snapshot deleted later.
+        self.assertEqual({'format': 'qcow2', 'base_format': 'raw'},
+                         volume.admin_metadata)
+        self.assertEqual('raw', self.driver._file_format(volume,
+                                                         VOLUME_NAME))
+        data = self.driver.initialize_connection(volume, {})['data']
+        self.assertEqual(('qcow2', overlay), (data['format'], data['name']))
+
+    @mock.patch.object(objects.Snapshot, 'create', autospec=True,
+                       side_effect=lambda snap: setattr(snap, 'id',
+                                                        fake.SNAPSHOT_ID))
+    @mock.patch.object(objects.Snapshot, 'save')
+    @mock.patch.object(objects.Snapshot, 'destroy')
+    def test_clone_of_attached_volume_refused_by_nova(self, destroy, save,
+                                                      create):
+        self.nova.create_volume_snapshot.side_effect = Exception(
+            'Forbidden (HTTP 403)')
+        src = self.attached(self.volume())
+        self.mock_object(objects.Volume, 'get_by_id', return_value=src)
+        dest = self.volume(id=fake.VOLUME2_ID, fmt=None, files=())
+        exc = self.assertRaises(exception.RemoteFSException,
+                                self.driver.create_cloned_volume, dest, src)
+        self.assertIn('Forbidden (HTTP 403)', str(exc))
+        destroy.assert_called_once_with()
+        self.assertIn(('rm', '-f', self.overlay), self.commands())
+        # No overlay, no clone file, no snapshot record of the source.
+        self.assertEqual([VOLUME_NAME], os.listdir(self.mnt))
+        self.assertFalse(os.path.exists(self.path + '.info'))
+        self.assertEqual('raw', self.driver._volume_format(src))
+
+    @ddt.data(None, fake.SNAPSHOT_ID)
+    def test_backup_that_cannot_start_fails_clearly(self, snapshot_id):
+        volume = self.attached(self.volume())
+        volume.status = 'backing-up'
+        volume.previous_status = 'in-use'
+        snapshot = self.snapshot(volume, status='backing-up')
+        self.mock_object(objects.Volume, 'get_by_id', return_value=volume)
+        self.mock_object(objects.Snapshot, 'get_by_id',
+                         return_value=snapshot)
+        self.mock_object(objects.Snapshot, 'save')
+        self.mock_object(self.driver, '_create_temp_volume_from_snapshot',
+                         side_effect=exception.RemoteFSException('no'))
+        self.mock_object(self.driver, '_create_temp_cloned_volume',
+                         side_effect=exception.RemoteFSException(
+                             'Nova could not snapshot attached volume'))
+        backup = mock.Mock(id=fake.BACKUP_ID, volume_id=volume.id,
+                           snapshot_id=snapshot_id, status='creating')
+        self.assertRaises(exception.RemoteFSException,
+                          self.driver.get_backup_device, self.context,
+                          backup)
+        self.assertEqual(fields.BackupStatus.ERROR, backup.status)
+        self.assertIn('could not read volume %s' % volume.id,
+                      backup.fail_reason)
+        backup.save.assert_called_with()
+        if snapshot_id:
+            self.assertEqual('available', snapshot.status)
+            self.assertEqual('backing-up', volume.status)
+        else:
+            self.assertIn('Nova could not snapshot', backup.fail_reason)
+            self.assertEqual('in-use', volume.status)
+            self.assertEqual('error_backing-up', volume.previous_status)
+
+
+@ddt.ddt
 class LustreDriverCopyTestCase(LustreDriverTestCase):
     """Volumes from snapshots, clones, images and migration."""
 
