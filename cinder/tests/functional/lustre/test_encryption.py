@@ -68,7 +68,6 @@ class LustreEncryptionTestCase(base.LustreFunctionalTestCase):
         self.keymgr = use_fixed_key(self)
         self.luks = luks_type(self, 'luks')
         self.luks_thick = luks_type(self, 'luks-thick', 'thick')
-        self.thin = self.volume_type('thin', **{'provisioning:type': 'thin'})
         self.key_file = os.path.join(self.tmp, 'passphrase')
         key = self.keymgr.get(self.context, self.new_key(self.luks))
         with open(self.key_file, 'wb') as f:
