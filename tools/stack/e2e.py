@@ -30,8 +30,9 @@ under load and a kill, e2e_cluster.py); by default all four, the compute
 and encryption parts only if the stack runs Nova, the cluster part only if
 it runs the cluster.  demo (what demo.sh runs): the volume journey on the
 first backend only, each call shown as the operator's openstack or cinder
-command.  Results in $STACK_BASE/logs/e2e-results.txt (demo:
-demo-results.txt); exit status 1 if a check failed.
+command, then the compute and encryption parts if the stack runs Nova.
+Results in $STACK_BASE/logs/e2e-results.txt (demo: demo-results.txt);
+exit status 1 if a check failed.
 
 E2E_JOURNEYS limits the volume part to some backend:provisioning pairs,
 e.g. "lustre1:thin lustre2:thick" (what the gate runs: both formats, both
@@ -759,18 +760,24 @@ def main(parts):
     start = time.time()
     results = []
     name, results_file = 'e2e', RESULTS
-    if parts == ['demo']:
+    demo = parts == ['demo']
+    if demo:
         name = 'demo'
         results_file = os.path.join(BASE, 'logs', 'demo-results.txt')
+        parts = ['volume', 'compute', 'encryption']
     try:
         for part in parts or DEFAULT_PARTS:
-            if part in ('volume', 'demo'):
-                suite = Suite(demo=part == 'demo')
+            if part == 'volume':
+                suite = Suite(demo=demo)
             elif part in optional:
                 make, available, lacking = optional[part]
                 suite = make()
+                suite.demo = demo
                 if not available(suite.api):
-                    if parts:
+                    if demo:
+                        print('\n(the %s part needs what the stack does not '
+                              'run: %s)' % (part, lacking))
+                    elif parts:
                         suite.check(False, '%s part: the stack runs %s'
                                     % (part, lacking))
                         results += suite.results
