@@ -95,6 +95,7 @@ if [ "${1:-}" != up ] && [ -z "${STACK_CLUSTER:-}" ] && [ -f "$LAYOUT_FILE" ]; t
     STACK_CLUSTER=$(cat "$LAYOUT_FILE")
 fi
 cluster_enabled() { [ "${STACK_CLUSTER:-1}" != 0 ]; }
+layout() { if cluster_enabled; then echo 1; else echo 0; fi; }
 cluster_enabled && CINDER_SERVICES+=(cinder-volume-2)
 APT_PACKAGES=(rabbitmq-server postgresql qemu-utils sudo python3-venv
               e2fsprogs patch curl iproute2 procps)
@@ -859,7 +860,7 @@ cmd_up() {
     mkdir -p "$BASE" "$LOGS" "$RUN" "$STATE" "$ETC/cinder" "$HOME"
     chmod 755 "$BASE"
     lustre_layout
-    if cmd_status >/dev/null 2>&1; then
+    if cmd_status >/dev/null 2>&1 && [ "$(cat "$LAYOUT_FILE" 2>/dev/null)" = "$(layout)" ]; then
         say "the stack is already up (tools/stack/stack.sh status)"
         return 0
     fi
@@ -895,7 +896,7 @@ cmd_up() {
         start_libvirt
     fi
     write_cinder_conf
-    if cluster_enabled; then echo 1; else echo 0; fi > "$LAYOUT_FILE"
+    layout > "$LAYOUT_FILE"
     cluster_enabled && start_etcd
     start_cinder
     if nova_enabled; then
