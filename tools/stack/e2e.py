@@ -289,8 +289,9 @@ class Suite(object):
         self.delete(kind, res_id)
         self.made.remove((kind, res_id))
 
-    def volume_type(self, backend, provisioning):
-        name = 'e2e-%s-%s-%s' % (backend or 'any', provisioning, self.stamp)
+    def volume_type(self, backend, provisioning, label=''):
+        name = 'e2e-%s-%s%s-%s' % (backend or 'any', provisioning, label,
+                                   self.stamp)
         specs = {'provisioning:type': provisioning}
         if backend:
             specs['volume_backend_name'] = backend
