@@ -68,6 +68,11 @@ BUSY = ('creating', 'backing-up', 'restoring', 'restoring-backup',
         'reverting', 'retyping', 'maintenance')
 
 
+def backend_of(pool):
+    """The backend of a pool or host name: lustre2 of X@lustre2#POOL."""
+    return pool.split('@')[1].split('#')[0]
+
+
 class CheckFailed(Exception):
     """A step could not go on; the check that failed is recorded."""
 
@@ -157,6 +162,11 @@ class Suite(object):
         self.made = []
         self.attachments = {}
         self.type_names = {}
+        # The clusters (CLUSTER@BACKEND) of the volume services: a pool of
+        # a clustered backend is named after its cluster.
+        self.clusters = {service['cluster'] for service in self.call(
+            'GET', '/os-services?binary=cinder-volume')['services']
+            if service.get('cluster')}
 
     # --- reporting ---------------------------------------------------------
 
@@ -284,8 +294,9 @@ class Suite(object):
         self.delete(kind, res_id)
         self.made.remove((kind, res_id))
 
-    def volume_type(self, backend, provisioning):
-        name = 'e2e-%s-%s-%s' % (backend or 'any', provisioning, self.stamp)
+    def volume_type(self, backend, provisioning, label=''):
+        name = 'e2e-%s-%s%s-%s' % (backend or 'any', provisioning, label,
+                                   self.stamp)
         specs = {'provisioning:type': provisioning}
         if backend:
             specs['volume_backend_name'] = backend
@@ -302,6 +313,16 @@ class Suite(object):
 
     def host(self, volume_id):
         return self.get('volume', volume_id)['os-vol-host-attr:host']
+
+    def placement(self, volume_id):
+        """Where a volume is, named as get_pools names its pool.
+
+        In a cluster that is the volume's cluster_name (shown from volume
+        API 3.61); its host is then the member that last served it.
+        """
+        vol = self.call('GET', '/volumes/%s' % volume_id,
+                        version='volume 3.61')['volume']
+        return vol.get('cluster_name') or vol['os-vol-host-attr:host']
 
     def revert(self, volume_id, snapshot_id):
         self.say('cinder', '--os-volume-api-version', '3.40',
@@ -328,11 +349,22 @@ class Suite(object):
         self.wait('volume', volume_id)
         return image, self.wait_image(image)
 
-    def migrate(self, volume_id, host):
-        """Migrate to a pool; the migration's final status."""
-        self.say('openstack', 'volume', 'migrate', '--host', host, volume_id)
-        self.action(volume_id, 'os-migrate_volume', {
-            'host': host, 'force_host_copy': False})
+    def migrate(self, volume_id, pool):
+        """Migrate to a pool as get_pools names it; the final status.
+
+        The API finds the pool of a clustered backend only as 'cluster'
+        (volume API 3.16), that of a single service only as 'host'.
+        """
+        if pool.split('#')[0] in self.clusters:
+            self.say('openstack', '--os-volume-api-version', '3.16',
+                     'volume', 'migrate', '--cluster', pool, volume_id)
+            where = {'cluster': pool}
+        else:
+            self.say('openstack', 'volume', 'migrate', '--host', pool,
+                     volume_id)
+            where = {'host': pool}
+        self.action(volume_id, 'os-migrate_volume',
+                    dict(where, force_host_copy=False))
         return self.wait_migration(volume_id)
 
     def retype(self, volume_id, type_name):
@@ -505,8 +537,7 @@ class Suite(object):
         before = self.share_files()
         pools = {}
         for pool in self.call('GET', '/scheduler-stats/get_pools')['pools']:
-            backend = pool['name'].split('@')[1].split('#')[0]
-            pools.setdefault(backend, pool['name'])
+            pools.setdefault(backend_of(pool['name']), pool['name'])
         backends = sorted(pools)
         try:
             if len(backends) < 2 and not self.demo:
@@ -683,18 +714,18 @@ class Journey(object):
         if self.from_image:
             # Its type names no backend (one that does keeps the scheduler
             # from moving it): to a pool of the backend it is not on.
-            here = s.host(self.from_image).split('@')[1].split('#')[0]
+            here = backend_of(s.host(self.from_image))
             dest = next(pool for name, pool in sorted(self.pools.items())
                         if name != here)
             status = s.migrate(self.from_image, dest)
-            s.same((status, s.host(self.from_image)), ('success', dest),
+            s.same((status, s.placement(self.from_image)), ('success', dest),
                    'volume from the image migrated')
             s.holds(self.from_image, self.sha['inc'], 1, 'migrated volume',
                     self.fmt)
         new_type = s.type_names[self.types[self.other, self.provisioning]]
         found = s.retype(self.clone, new_type)
         s.same((found['status'], found['volume_type'],
-                found['os-vol-host-attr:host'].split('#')[0]),
+                s.placement(self.clone).split('#')[0]),
                ('available', new_type, self.pools[self.other].split('#')[0]),
                'clone retyped to %s %s (migration status %s)'
                % (self.other, self.provisioning,

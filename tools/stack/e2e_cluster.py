@@ -11,7 +11,7 @@
 # under the License.
 """The cluster part of e2e.py: two cinder-volume services on one backend.
 
-stack.sh with STACK_CLUSTER=1 runs cinder-volume twice, as the
+stack.sh (unless STACK_CLUSTER=0) runs cinder-volume twice, as the
 hosts lustre-stack and lustre-stack-2 of the cluster lustre-cluster, each
 with its own state directory and file locks, the same backends (two nodes
 configured alike, sharing the filesets, the database and etcd; on one
@@ -27,6 +27,12 @@ machine they also share the mounts).  Through the API:
   (volume API 3.24) has the survivor clean up after it; every volume ends
   available or error and is deleted; the killed member starts again and
   rejoins;
+- unmanage and manage back, once by the host the volume had (as
+  Tempest's test_unmanage_manage_volume does) and once by its cluster
+  (volume API 3.16): the volume comes back on the same cluster pool, with
+  its bytes;
+- a retype in place (to another type of the same backend, migration
+  policy never): same cluster pool, no migration, the same bytes;
 - in the end no file is left on the shares and no lock in etcd.
 
 E2E_CLUSTER_N sets N (default 100).
@@ -234,6 +240,93 @@ class ClusterSuite(e2e.Suite):
                 sources = ids
         return seconds, served, ids
 
+    # --- manage --------------------------------------------------------------
+
+    def share_of(self, pool):
+        """The share of a pool (CLUSTER@BACKEND#FILESET), as configured."""
+        backend, fileset = pool.split('@')[1].split('#')
+        with open(os.path.join(e2e.BASE, 'etc', 'cinder',
+                               backend + '_shares')) as shares:
+            for line in shares:
+                share = (line.split() or [''])[0]
+                if share.partition(':/')[2] == fileset:
+                    return share
+        raise e2e.CheckFailed('no share of pool %s in %s_shares'
+                              % (pool, backend))
+
+    def manage(self, vol_id, where, what):
+        """Unmanage a volume, manage its file back by where; the new id."""
+        old = self.call('GET', '/volumes/%s' % vol_id,
+                        version='volume 3.61')['volume']
+        share = self.share_of(old['cluster_name'])
+        self.action(vol_id, 'os-unmanage')
+        self.wait('volume', vol_id, 'deleted')
+        self.made.remove(('volume', vol_id))
+        body = dict(where, name='e2e-cl-managed-%s' % self.stamp,
+                    volume_type=old['volume_type'],
+                    ref={'source-name': '%s/volume-%s' % (share, vol_id)})
+        new = self.call('POST', '/manageable_volumes',
+                        {'volume': body})['volume']
+        self.made.append(('volume', new['id']))
+        self.wait('volume', new['id'])
+        found = self.call('GET', '/volumes/%s' % new['id'],
+                          version='volume 3.61')['volume']
+        host = found['os-vol-host-attr:host']
+        self.same((found['size'], found['volume_type'],
+                   found['cluster_name'], host.split('@', 1)[1],
+                   host.split('@')[0] in MEMBERS),
+                  (old['size'], old['volume_type'], old['cluster_name'],
+                   old['os-vol-host-attr:host'].split('@', 1)[1], True),
+                  'managed back by %s: size, type, cluster pool, backend '
+                  'pool, host a member (host was %s, is %s)'
+                  % (what, old['os-vol-host-attr:host'], host))
+        with self.attached(new['id']) as disk:
+            self.check(disk.io(CHECK), 'volume managed back by %s holds '
+                       'its bytes' % what)
+        return new['id']
+
+    def check_manage(self, vtype):
+        print('-- manage: unmanage, then manage back by host and by cluster')
+        vol_id = self.volume('cl-manage', vtype)
+        with self.attached(vol_id) as disk:
+            disk.write(PATTERN)
+        host = self.host(vol_id)
+        vol_id = self.manage(vol_id, {'host': host}, 'its host %s' % host)
+        cluster = self.placement(vol_id)
+        vol_id = self.manage(vol_id, {'cluster': cluster},
+                             'its cluster %s' % cluster)
+        self.forget('volume', vol_id)
+
+    def check_retype_in_place(self, vtype, backend):
+        """Retype without migration; the volume stays on its cluster pool.
+
+        Its host may change to the other member: Cinder sets it to the
+        scheduler's choice.
+        """
+        print('-- retype in place: another type of %s, migration never'
+              % backend)
+        vol_id = self.volume('cl-retype', vtype)
+        with self.attached(vol_id) as disk:
+            disk.write(PATTERN)
+        before = self.placement(vol_id)
+        other = self.type_names[self.volume_type(backend, 'thin', '-2')]
+        self.action(vol_id, 'os-retype', {'new_type': other,
+                                          'migration_policy': 'never'})
+        found = self.wait_retype(vol_id, other)
+        after = self.call('GET', '/volumes/%s' % vol_id,
+                          version='volume 3.61')['volume']
+        self.same((found['status'], found['volume_type'],
+                   found.get('migration_status'), after['cluster_name'],
+                   after['os-vol-host-attr:host'].split('@')[0] in MEMBERS),
+                  ('available', other, None, before, True),
+                  'retyped in place: status, type, no migration, cluster '
+                  'pool, host a member (host %s)'
+                  % after['os-vol-host-attr:host'])
+        with self.attached(vol_id) as disk:
+            self.check(disk.io(CHECK), 'volume retyped in place holds its '
+                       'bytes')
+        self.forget('volume', vol_id)
+
     # --- the checks --------------------------------------------------------
 
     def check_members(self, what):
@@ -383,6 +476,8 @@ class ClusterSuite(e2e.Suite):
                 disk.write(PATTERN)
             self.check_load(vtype, source)
             self.check_kill(vtype, source)
+            self.check_manage(vtype)
+            self.check_retype_in_place(vtype, backend)
             self.check_members('at the end')
         except (e2e.CheckFailed, e2e.stackapi.ApiError) as exc:
             self.check(False, 'cluster part: could not go on: %s' % exc)

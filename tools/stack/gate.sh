@@ -26,8 +26,10 @@
 #   default: on 2 cores under TCG they stop, start and shelve servers for
 #   20 minutes and hit their timeouts while a server powers on; give the
 #   regex to run them.
-# Tests excluded from the run are in tempest-exclude.txt, and every test
-# that skips must be in tempest-skips.txt; both with a reason on each line.
+# Tests excluded from the run are in tempest-exclude.txt (and in the
+# cluster layout, stack.sh's default, in tempest-exclude-cluster.txt too),
+# and every test that skips must be in tempest-skips.txt; all with a reason
+# on each line.
 # Logs: $STACK_BASE/logs/tempest-*.txt, tempest.log, e2e.txt,
 # e2e-results.txt, gate-memory.txt.
 
@@ -160,6 +162,12 @@ wait $venv_pid || { say "Tempest install failed, see $WORKSPACE/pip-venv-tempest
 . "$BASE/openrc"
 BACKENDS=$(awk -F' *= *' '$1 == "enabled_backends" {print $2}' "$BASE/etc/cinder/cinder.conf")
 case $BACKENDS in *,*) MULTI_BACKEND=true ;; *) MULTI_BACKEND=false ;; esac
+# The layout (stack.sh's STACK_CLUSTER): the Cinder cluster, if any.
+CLUSTER=$(awk -F' *= *' '$1 == "cluster" {print $2}' "$BASE/etc/cinder/cinder.conf")
+# Tests excluded in every layout, and those excluded in a cluster only.
+EXCLUDE=$WORKSPACE/exclude.txt
+cat "$HERE/tempest-exclude.txt" > "$EXCLUDE"
+[ -z "$CLUSTER" ] || cat "$HERE/tempest-exclude-cluster.txt" >> "$EXCLUDE"
 
 # An image for the tests that create volumes from images: a small qcow2
 # with some data, so that the conversion to the volume format is real.
@@ -211,7 +219,7 @@ EOF
 # the first share of lustre1 (stack.sh's default type).
 ONLINE_EXTEND=$NOVA
 MANAGE_SHARE=$(head -1 "$BASE/etc/cinder/lustre1_shares" | cut -d' ' -f1)
-say "driver features: manage_volume=$MANAGE_VOLUME manage_snapshot=$MANAGE_SNAPSHOT volume_revert=$REVERT extend_attached_volume=$ONLINE_EXTEND; compute: $NOVA"
+say "driver features: manage_volume=$MANAGE_VOLUME manage_snapshot=$MANAGE_SNAPSHOT volume_revert=$REVERT extend_attached_volume=$ONLINE_EXTEND; compute: $NOVA; cluster: ${CLUSTER:-none}"
 write_tempest_conf() {   # FILE NEUTRON DYNAMIC_CREDENTIALS
     cat > "$1" <<EOF
 [DEFAULT]
@@ -291,7 +299,6 @@ manage_snapshot = $MANAGE_SNAPSHOT
 extend_attached_volume = $ONLINE_EXTEND
 extend_attached_encrypted_volume = true
 consistency_group = false
-cluster_active_active = false
 api_extensions = all
 EOF
 }
@@ -347,7 +354,7 @@ run_tempest() {   # NAME CONF ARGS...
     local name=$1 conf=$2
     shift 2
     in_background "$TVENV/bin/tempest" run --config-file "$conf" \
-        --exclude-list "$HERE/tempest-exclude.txt" --concurrency $CONCURRENCY \
+        --exclude-list "$EXCLUDE" --concurrency $CONCURRENCY \
         "$@" > "$LOGS/tempest-$name.txt" 2>&1 || true
     tail -3 "$LOGS/tempest-$name.txt"
     "$TVENV/bin/stestr" last --subunit > "$WORKSPACE/$name.subunit" 2>/dev/null || true

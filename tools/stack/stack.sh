@@ -48,11 +48,12 @@ Environment:
                  guest); about 2 minutes less set-up and 1.5 GiB less memory
   STACK_VIRT_TYPE kvm, qemu (TCG) or auto (default: KVM if it boots the
                  guest within 24 s, else TCG)
-  STACK_CLUSTER  1: etcd and two cinder-volume services (hosts lustre-stack
-                 and lustre-stack-2, each with its own state directory and
-                 file locks, as on two nodes) serve every backend as the
-                 one cluster lustre-cluster, coordinated through etcd.
-                 0 (default for now): one cinder-volume service, no etcd
+  STACK_CLUSTER  1 (default): etcd and two cinder-volume services (hosts
+                 lustre-stack and lustre-stack-2, each with its own state
+                 directory and file locks, as on two nodes) serve every
+                 backend as the one cluster lustre-cluster, coordinated
+                 through etcd.  0: one cinder-volume service, no etcd.
+                 status and down follow the running stack's layout.
 
 Listens on 127.0.0.1 only: Keystone 5000, Glance 9292, Cinder 8776,
 RabbitMQ 5672 (+ epmd 4369, 25672), PostgreSQL 5433, etcd 2379 (+ 2380)
@@ -87,7 +88,14 @@ CINDER_SERVICES=(cinder-api cinder-scheduler cinder-volume cinder-backup)
 # Active/active: the second volume service is "another node" of the cluster.
 CLUSTER=lustre-cluster
 ETCD_URL=http://127.0.0.1:2379
-cluster_enabled() { [ "${STACK_CLUSTER:-0}" != 0 ]; }
+# up makes the layout asked for; status and down, unless told, find the
+# one the running stack was started with.
+LAYOUT_FILE=$RUN/stack-cluster
+if [ "${1:-}" != up ] && [ -z "${STACK_CLUSTER:-}" ] && [ -f "$LAYOUT_FILE" ]; then
+    STACK_CLUSTER=$(cat "$LAYOUT_FILE")
+fi
+cluster_enabled() { [ "${STACK_CLUSTER:-1}" != 0 ]; }
+layout() { if cluster_enabled; then echo 1; else echo 0; fi; }
 cluster_enabled && CINDER_SERVICES+=(cinder-volume-2)
 APT_PACKAGES=(rabbitmq-server postgresql qemu-utils sudo python3-venv
               e2fsprogs patch curl iproute2 procps)
@@ -852,7 +860,7 @@ cmd_up() {
     mkdir -p "$BASE" "$LOGS" "$RUN" "$STATE" "$ETC/cinder" "$HOME"
     chmod 755 "$BASE"
     lustre_layout
-    if cmd_status >/dev/null 2>&1; then
+    if cmd_status >/dev/null 2>&1 && [ "$(cat "$LAYOUT_FILE" 2>/dev/null)" = "$(layout)" ]; then
         say "the stack is already up (tools/stack/stack.sh status)"
         return 0
     fi
@@ -888,6 +896,7 @@ cmd_up() {
         start_libvirt
     fi
     write_cinder_conf
+    layout > "$LAYOUT_FILE"
     cluster_enabled && start_etcd
     start_cinder
     if nova_enabled; then
@@ -914,6 +923,7 @@ cmd_down() {
     if [ -f "$RUN/sudoers-ours" ]; then
         rm -f "$SUDOERS" "$RUN/sudoers-ours"
     fi
+    rm -f "$LAYOUT_FILE"
     local busy
     busy=$(ss -Hltn | awk '{print $4}' | grep -E ":($(IFS='|'; echo "${PORTS[*]}"))$" || true)
     if [ -n "$busy" ]; then
