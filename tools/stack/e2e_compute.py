@@ -23,9 +23,11 @@ For thin (qcow2) and thick (raw) volumes of lustre1: attach, write,
 snapshot while attached (Nova-assisted), more writes, a volume from the
 snapshot, assisted delete of the snapshot, forced backup and clone of the
 attached volume (restored and cloned bytes checked), extend while
-attached, detach, re-attach.  Then: a raw multiattach volume shared by
-two guests (the disk shareable in both domains, bytes written by one read
-by the other, an outside writer locked out by QEMU's image locks); a
+attached, detach, re-attach.  Then: multiattach (every pool reports it; a
+new thin volume of a multiattach type is a sparse raw file; a thin qcow2
+volume retyped to that type becomes raw in place, then is shared by two
+guests: the disk shareable in both domains, bytes written by one read by
+the other, an outside writer locked out by QEMU's image locks); a
 server booted from a Lustre volume made from an image (the image's bytes
 on its root disk); nova-compute restarted under attached volumes, one of
 them on a snapshot overlay (bytes, assisted snapshot delete and detach
@@ -356,22 +358,48 @@ class ComputeSuite(e2e.Suite):
         self.cleanup(('image', 'backup', 'snapshot', 'volume'))
         print('-- %s: %.0f s' % (what, time.time() - start))
 
-    def multiattach_pools(self, backend):
-        pools = self.call('GET', '/scheduler-stats/get_pools?detail=true')
-        return [pool['name'] for pool in pools['pools']
-                if '@%s#' % backend in pool['name'] and
-                pool['capabilities'].get('multiattach')]
+    def multiattach(self, image, thin_type, backend='lustre1'):
+        """A qcow2 volume retyped to multiattach, shared by two guests.
 
-    def multiattach(self, image, backend='lustre1'):
-        """A raw volume attached to two guests at once."""
+        The stack's backends make thin volumes qcow2 files; a multiattach
+        type's are raw all the same, and a qcow2 volume retyped to one
+        becomes raw in place.
+        """
         print('\n== multiattach: a raw volume shared by two guests ==')
+        pools = [pool for pool in self.call(
+            'GET', '/scheduler-stats/get_pools?detail=true')['pools']
+            if '@%s#' % backend in pool['name']]
+        self.require(pools and all(pool['capabilities'].get('multiattach')
+                                   for pool in pools),
+                     'every pool of %s reports multiattach (%s)'
+                     % (backend, ', '.join(pool['name'] for pool in pools)))
+        name = 'e2e-multiattach-%s' % self.stamp
         specs = {'volume_backend_name': backend, 'multiattach': '<is> True',
-                 'provisioning:type': 'thick'}
+                 'provisioning:type': 'thin'}
         vtype = self.call('POST', '/types', {'volume_type': {
-            'name': 'e2e-multiattach-%s' % self.stamp,
-            'extra_specs': specs}})['volume_type']['id']
+            'name': name, 'extra_specs': specs}})['volume_type']['id']
         self.made.append(('type', vtype))
-        vol = self.volume('multiattach', vtype)
+        self.type_names[vtype] = name
+        new = self.volume('multiattach-new', vtype)
+        with self.attached(new, 'raw') as disk:
+            allocated = os.stat(disk.path).st_blocks * 512
+            self.check(allocated < MiB, 'a new thin multiattach volume is a '
+                       'sparse raw file (%d bytes allocated)' % allocated)
+        self.forget('volume', new)
+        vol = self.volume('multiattach', thin_type)
+        with self.attached(vol, 'qcow2') as disk:
+            disk.write('write -P 0x70 3M 1M')
+        found = self.retype(vol, name)
+        self.require(found['status'] == 'available' and
+                     found['volume_type'] == name and found['multiattach']
+                     and not found.get('migration_status'),
+                     'thin (qcow2) volume retyped to %s in place: %s, '
+                     'multiattach %s, migration %s'
+                     % (name, found['status'], found['multiattach'],
+                        found.get('migration_status')))
+        with self.attached(vol, 'raw') as disk:
+            self.check(disk.io('read -P 0x70 3M 1M'),
+                       'retyped: a raw file holding what was written before')
         first = self.server, self.domain
         try:
             self.server = self.domain = None
@@ -398,6 +426,9 @@ class ComputeSuite(e2e.Suite):
                        for server in (first, second)),
                    "both QEMUs opened it with share-rw (QEMU's image "
                    'locks let the two writers share it)')
+        with self.on_server(*second):
+            self.check(self.qemu_io(disks[1], 'read -P 0x70 3M 1M'),
+                       'guest B reads what was written before the retype')
         with self.on_server(*first):
             self.require(self.qemu_io(disks[0], 'write -P 0x71 0 1M'),
                          'guest A writes 0x71@0')
@@ -615,14 +646,8 @@ class ComputeSuite(e2e.Suite):
                     'lustre1', provisioning)
                 self.part('attached %s' % provisioning,
                           self.attached_volume, provisioning, vtype)
-            if self.multiattach_pools('lustre1'):
-                self.part('multiattach', self.multiattach, images[0]['id'])
-            else:
-                # Not a check: nothing ran.  The stack's backends make thin
-                # volumes qcow2 (lustre_qcow2_volumes), and the driver then
-                # reports no multiattach, though thick volumes are raw.
-                print('\n== multiattach: not run, no pool of lustre1 '
-                      'reports multiattach ==')
+            self.part('multiattach', self.multiattach, images[0]['id'],
+                      types['thin'])
             self.part('boot from volume', self.boot_from_volume, images[0],
                       'thin', types['thin'])
             self.check_unmounted('snapshots or not')

@@ -58,7 +58,7 @@ from cinder.volume.drivers import lustre_client
 from cinder.volume.drivers import remotefs
 from cinder.volume import volume_utils
 
-VERSION = '1.1.0'
+VERSION = '1.2.0'
 
 LOG = logging.getLogger(__name__)
 
@@ -112,7 +112,9 @@ lustre_opts = [
                 help='Create thin volumes as qcow2 files rather than sparse '
                      'raw files. Raw files give the best I/O performance on '
                      'Lustre; qcow2 files only allocate what the guest '
-                     'writes even through copies that do not keep holes.'),
+                     'writes even through copies that do not keep holes. '
+                     'Volumes of multiattach or encrypted types are raw '
+                     'files whatever this says.'),
     cfg.BoolOpt('lustre_snapshot_support',
                 default=True,
                 help='Allow snapshots, kept as qcow2 overlays of the volume '
@@ -234,6 +236,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 volumes on Lustre filesets, one pool per fileset;
                 active/active (several volume services on one backend).
         1.1.0 - Encrypted volumes (LUKS, decrypted by QEMU).
+        1.2.0 - Multiattach volumes are raw files on every pool; retype
+                to a multiattach type converts a qcow2 volume.
     """
 
     driver_volume_type = 'lustre'
