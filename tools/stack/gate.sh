@@ -18,8 +18,9 @@
 #
 # Usage: tools/stack/gate.sh [TEST_REGEX]
 #   default regex: ^(tempest\.api\.volume|cinder_tempest_plugin\.api)
-#   (it selects Tempest tests; e2e.py always runs in full, its compute
-#   part too when the stack runs Nova, see STACK_NOVA in stack.sh).
+#   (it selects Tempest tests; e2e.py runs in full, its compute part too
+#   when the stack runs Nova, see STACK_NOVA in stack.sh, unless
+#   E2E_PARTS names the parts to run, such as "compute").
 #   With Nova, the volume API's tests that boot servers run too.  Nova's
 #   own volume tests (tempest\.api\.compute\.volumes) are not in the
 #   default: on 2 cores under TCG they stop, start and shelve servers for
