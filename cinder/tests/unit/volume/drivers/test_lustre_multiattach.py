@@ -78,6 +78,19 @@ class LustreDriverMultiattachTestCase(MultiattachTestCase):
                           ('chmod', '660', self.path)], self.commands())
         self.assertEqual('raw', volume.admin_metadata['format'])
 
+    def test_volume_from_image_is_raw(self):
+        # The volume manager creates the volume, then writes the image.
+        fetch = self.mock_object(image_utils, 'fetch_to_volume_format')
+        self.mock_object(image_utils, 'resize_image')
+        volume = self.volume(fmt=None, files=(), multiattach=True)
+        self.driver.create_volume(volume)
+        self.driver.copy_image_to_volume(self.context, volume, 'glance',
+                                         fake.IMAGE_ID)
+        fetch.assert_called_once_with(
+            self.context, 'glance', fake.IMAGE_ID, self.path, 'raw',
+            self.configuration.volume_dd_blocksize, size=1,
+            run_as_root=True, disable_sparse=False)
+
     def test_migration_target_of_a_qcow2_volume_refused(self):
         # Cinder's generic migration copies the file's bytes as they are:
         # the target holds the source's records, qcow2 here, and would
