@@ -84,6 +84,7 @@ class LustreDriverMultiattachTestCase(MultiattachTestCase):
         self.mock_object(image_utils, 'resize_image')
         volume = self.volume(fmt=None, files=(), multiattach=True)
         self.driver.create_volume(volume)
+        self.touch(base.VOLUME_NAME)    # what truncate made
         self.driver.copy_image_to_volume(self.context, volume, 'glance',
                                          fake.IMAGE_ID)
         fetch.assert_called_once_with(
