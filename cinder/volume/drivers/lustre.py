@@ -2443,7 +2443,10 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
 
         :returns: (retyped, model update)
         """
-        changed = set(diff.get('extra_specs', {}))
+        # Cinder's diff lists every spec of either type, changed or not.
+        changed = {key for key, values in
+                   (diff.get('extra_specs') or {}).items()
+                   if values[0] != values[1]}
         other = {key for key in changed if not key.startswith('lustre:') and
                  key not in self._SCHEDULING_SPECS + ('multiattach',) and
                  not key.startswith('capabilities:')}

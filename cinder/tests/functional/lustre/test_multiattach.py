@@ -83,7 +83,9 @@ class LustreMultiattachTestCase(base.LustreFunctionalTestCase):
         self.guest_write(volume, units.Gi - MI, MI, 0x55)
         diff, _same = volume_types.volume_types_diff(
             self.context, self.thin.id, self.shared.id)
-        self.assertEqual({'multiattach': (None, '<is> True')},
+        # Cinder's diff lists the specs both types share, too.
+        self.assertEqual({'multiattach': (None, '<is> True'),
+                          'provisioning:type': ('thin', 'thin')},
                          diff['extra_specs'])
         volume.previous_status = 'available'
         volume.status = 'retyping'

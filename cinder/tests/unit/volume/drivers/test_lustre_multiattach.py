@@ -243,6 +243,17 @@ class LustreDriverMultiattachRetypeTestCase(MultiattachTestCase):
         self.assertEqual('raw', volume.admin_metadata['format'])
         self.assertEqual([base.VOLUME_NAME], os.listdir(self.mnt))
 
+    def test_unchanged_specs_are_no_change(self):
+        # Cinder's diff has every spec of both types, changed or not.
+        specs = {'provisioning:type': 'thin', 'volume_backend_name': 'b'}
+        volume = self.retyping(specs=specs)
+        self.new_type.extra_specs.update(specs)
+        self.diff['extra_specs'].update(
+            (key, (value, value)) for key, value in specs.items())
+        self.assertEqual((True, None), self.retype(volume))
+        self.assertEqual(('mv', '-f', self.restore, self.path),
+                         self.commands()[-1])
+
     def test_conversion_takes_the_new_layout(self):
         self.new_type.extra_specs['lustre:stripe_count'] = '4'
         self.diff['extra_specs']['lustre:stripe_count'] = (None, '4')
