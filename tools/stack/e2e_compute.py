@@ -36,9 +36,12 @@ afterwards).  At the end no fileset is left mounted by Nova.
 
 import contextlib
 import datetime
+import fcntl
+import json
 import os
 import re
 import signal
+import struct
 import subprocess
 import time
 import urllib.request
@@ -47,6 +50,8 @@ import xml.etree.ElementTree as ET
 import e2e
 
 COMPUTE_VERSION = '2.79'   # networks 'none' (2.37)
+# Linux's F_OFD_GETLK, which older Pythons' fcntl does not name.
+F_OFD_GETLK = getattr(fcntl, 'F_OFD_GETLK', 36)
 NOVA_MNT = os.path.join(e2e.BASE, 'nova-mnt')
 RUN = os.path.join(e2e.BASE, 'run')
 GiB = e2e.GiB
@@ -154,11 +159,20 @@ class ComputeSuite(e2e.Suite):
                                       round(sectors)))
         return disk
 
-    def nova_detach(self, volume_id, what):
+    def nova_detach(self, volume_id, what, others=0):
+        """Detach from the current server; ``others`` stay attached."""
         start = time.time()
         self.ncall('DELETE', '/servers/%s/os-volume_attachments/%s'
                    % (self.server, volume_id))
-        self.wait('volume', volume_id, 'available')
+        if not others:
+            self.wait('volume', volume_id, 'available')
+        deadline = time.time() + e2e.TIMEOUT
+        while others and time.time() < deadline:
+            found = self.get('volume', volume_id)
+            if (found['status'] == 'in-use' and
+                    len(found['attachments']) == others):
+                break
+            time.sleep(1)
         self.check(self.disk(volume_id) is None,
                    '%s: live detach, volume available in %.0f s, the disk '
                    'gone from the domain' % (what, time.time() - start))
@@ -422,10 +436,10 @@ class ComputeSuite(e2e.Suite):
                    'both domains have the same raw file as a shareable '
                    'disk, cache=none (%s)' % os.path.basename(
                        disks[0]['source']))
-        self.check(all('"share-rw":true' in self.qemu_command(server[1])
-                       for server in (first, second)),
-                   "both QEMUs opened it with share-rw (QEMU's image "
-                   'locks let the two writers share it)')
+        self.check(all(self.share_rw(server[1], disk['alias'])
+                       for server, disk in zip((first, second), disks)),
+                   "both QEMUs have the disk with share-rw=on (QEMU's "
+                   'image locks let the two writers share it)')
         with self.on_server(*second):
             self.check(self.qemu_io(disks[1], 'read -P 0x70 3M 1M'),
                        'guest B reads what was written before the retype')
@@ -441,11 +455,14 @@ class ComputeSuite(e2e.Suite):
             self.check(self.qemu_io(disks[0], 'read -P 0x72 1M 1M'),
                        'guest A reads 0x72@1M')
         path = disks[0]['source']
-        locked = self.host_qemu_io(path, 'read 0 512')
-        self.check(locked.returncode != 0 and
-                   'lock' in locked.stdout.lower(),
-                   'a third, exclusive writer is refused by the image '
-                   'locks (%s)' % locked.stdout.strip()[-90:])
+        holders, unsharing = self.image_locks(path)
+        self.check(holders == 2 and not unsharing,
+                   "QEMU's image locks on the file: %d QEMUs hold the lock "
+                   "of the 'write' permission, %d the lock that would "
+                   'refuse other writers' % (holders, unsharing))
+        self.check(self.write_lock_refused(path),
+                   "a QEMU that would not share writing is refused: the "
+                   "test of the 'write' lock that it makes fails")
         shared = self.host_qemu_io(path, 'read -P 0x71 0 1M',
                                    'read -P 0x72 1M 1M', share=True)
         self.check(shared.returncode == 0 and
@@ -453,7 +470,7 @@ class ComputeSuite(e2e.Suite):
                    'a read-only reader sharing the file on the compute '
                    'host sees both writes')
         with self.on_server(*first):
-            self.nova_detach(vol, 'multiattach, guest A')
+            self.nova_detach(vol, 'multiattach, guest A', others=1)
         with self.on_server(*second):
             self.check(self.qemu_io(disks[1], 'read -P 0x71 0 1M',
                                     'write -P 0x73 2M 1M',
@@ -465,6 +482,50 @@ class ComputeSuite(e2e.Suite):
                                'read -P 0x73 2M 1M'),
                        'detached: the file holds what both guests wrote')
         self.forget('volume', vol)
+
+    @staticmethod
+    def share_rw(domain, alias):
+        """Whether QEMU's device of a disk has share-rw on (QOM)."""
+        reply = virsh('qemu-monitor-command', domain, json.dumps({
+            'execute': 'qom-get', 'arguments': {
+                'path': '/machine/peripheral/%s' % alias,
+                'property': 'share-rw'}}))
+        return json.loads(reply).get('return') is True
+
+    # QEMU's image locks (file-posix): an open file takes OFD read locks
+    # on byte 100 + n for each permission n it holds, and on byte 200 + n
+    # for each it refuses to share; 'write' is permission 1.
+    LOCK_WRITE_PERM, LOCK_WRITE_UNSHARED = 101, 201
+
+    def image_locks(self, path):
+        """(QEMUs holding 'write', QEMUs refusing to share it) on a file."""
+        inode = os.stat(path)
+        dev = '%02x:%02x:%d' % (os.major(inode.st_dev),
+                                os.minor(inode.st_dev), inode.st_ino)
+        holders = unsharing = 0
+        with open('/proc/locks') as locks:
+            for line in locks:
+                fields = line.split()
+                if 'OFDLCK' not in fields or dev not in fields:
+                    continue
+                start, end = int(fields[-2]), fields[-1]
+                end = float('inf') if end == 'EOF' else int(end)
+                holders += start <= self.LOCK_WRITE_PERM <= end
+                unsharing += start <= self.LOCK_WRITE_UNSHARED <= end
+        return holders, unsharing
+
+    def write_lock_refused(self, path):
+        """QEMU's test before it refuses to share writing: may it lock
+        the 'write' byte exclusively?"""
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            # struct flock: l_type, l_whence, l_start, l_len, l_pid.
+            lock = struct.pack('hhqqixxxx', fcntl.F_WRLCK, os.SEEK_SET,
+                               self.LOCK_WRITE_PERM, 1, 0)
+            reply = fcntl.fcntl(fd, F_OFD_GETLK, lock)
+            return struct.unpack('hhqqixxxx', reply)[0] != fcntl.F_UNLCK
+        finally:
+            os.close(fd)
 
     @staticmethod
     def host_qemu_io(path, *commands, share=False):
