@@ -26,8 +26,9 @@ attached volume (restored and cloned bytes checked), extend while
 attached, detach, re-attach.  Then: multiattach (every pool reports it; a
 new thin volume of a multiattach type is a sparse raw file; a thin qcow2
 volume retyped to that type becomes raw in place, then is shared by two
-guests: the disk shareable in both domains, bytes written by one read by
-the other, an outside writer locked out by QEMU's image locks); a
+guests: the disk shareable in both domains with share-rw, bytes written
+by one read by the other, QEMU's image locks held by both and refusing a
+QEMU that would not share writing, one detach then the other); a
 server booted from a Lustre volume made from an image (the image's bytes
 on its root disk); nova-compute restarted under attached volumes, one of
 them on a snapshot overlay (bytes, assisted snapshot delete and detach
@@ -173,9 +174,11 @@ class ComputeSuite(e2e.Suite):
                     len(found['attachments']) == others):
                 break
             time.sleep(1)
+        outcome = ('volume in-use by the other server(s)' if others else
+                   'volume available')
         self.check(self.disk(volume_id) is None,
-                   '%s: live detach, volume available in %.0f s, the disk '
-                   'gone from the domain' % (what, time.time() - start))
+                   '%s: live detach, %s in %.0f s, the disk gone from the '
+                   'domain' % (what, outcome, time.time() - start))
 
     def detach_all(self):
         """Detach what a failed step left attached, so it can be deleted."""
