@@ -14,7 +14,8 @@
 # The main job: bring up a real Cinder on Lustre (tools/stack/stack.sh up),
 # then walk the end-to-end journey of e2e.py on the first backend, thin and
 # thick, showing each step as the operator's openstack or cinder command and
-# acting as the hypervisor to write and read guest data.  Tempest checks
+# acting as the hypervisor to write and read guest data; with Nova, then
+# volumes attached to a real guest, and encrypted ones.  Tempest checks
 # statuses; this checks the data.  The stack stays up.
 #
 # Usage (as root):  tools/stack/demo.sh       exit status 0 if all passed

@@ -30,8 +30,13 @@ under load and a kill, e2e_cluster.py); by default all four, the compute
 and encryption parts only if the stack runs Nova, the cluster part only if
 it runs the cluster.  demo (what demo.sh runs): the volume journey on the
 first backend only, each call shown as the operator's openstack or cinder
-command.  Results in $STACK_BASE/logs/e2e-results.txt (demo:
-demo-results.txt); exit status 1 if a check failed.
+command, then the compute and encryption parts if the stack runs Nova.
+Results in $STACK_BASE/logs/e2e-results.txt (demo: demo-results.txt);
+exit status 1 if a check failed.
+
+E2E_JOURNEYS limits the volume part to some backend:provisioning pairs,
+e.g. "lustre1:thin lustre2:thick" (what the gate runs: both formats, both
+backends, each migrating to the other); by default every pair.
 """
 
 import contextlib
@@ -483,6 +488,19 @@ class Suite(object):
         self.check(not ours, 'no hypervisor mount left (%s)'
                    % (', '.join(ours) or 'none'))
 
+    def journeys(self, backends):
+        """The (backend, provisioning) pairs to walk, E2E_JOURNEYS's."""
+        every = [(b, p) for b in (backends[:1] if self.demo else backends)
+                 for p in FORMATS]
+        wanted = os.environ.get('E2E_JOURNEYS', '').split()
+        if not wanted:
+            return every
+        chosen = [pair for pair in every if ':'.join(pair) in wanted]
+        self.check(len(chosen) == len(wanted), 'E2E_JOURNEYS %s: walking %s'
+                   % (' '.join(wanted),
+                      ', '.join(':'.join(pair) for pair in chosen)))
+        return chosen
+
     def run(self):
         before = self.share_files()
         pools = {}
@@ -499,20 +517,19 @@ class Suite(object):
             types = {(b, p): self.volume_type(b, p)
                      for b in backends + [None] for p in FORMATS}
             self.show('openstack', 'volume', 'type', 'list', '--long')
-            for backend in backends[:1] if self.demo else backends:
-                for provisioning in FORMATS:
-                    try:
-                        Journey(self, backend, provisioning, types,
-                                pools).run()
-                    except (CheckFailed, stackapi.ApiError) as exc:
-                        self.check(False, '%s %s: could not go on: %s'
-                                   % (backend, provisioning, exc))
-                    except Exception:
-                        traceback.print_exc()
-                        self.check(False, '%s %s: the suite broke'
-                                   % (backend, provisioning))
-                    # Space on the shares is for one combination at a time.
-                    self.cleanup(('image', 'backup', 'snapshot', 'volume'))
+            for backend, provisioning in self.journeys(backends):
+                try:
+                    Journey(self, backend, provisioning, types,
+                            pools).run()
+                except (CheckFailed, stackapi.ApiError) as exc:
+                    self.check(False, '%s %s: could not go on: %s'
+                               % (backend, provisioning, exc))
+                except Exception:
+                    traceback.print_exc()
+                    self.check(False, '%s %s: the suite broke'
+                               % (backend, provisioning))
+                # Space on the shares is for one combination at a time.
+                self.cleanup(('image', 'backup', 'snapshot', 'volume'))
         finally:
             print('\n== end ==')
             self.cleanup()
@@ -743,18 +760,24 @@ def main(parts):
     start = time.time()
     results = []
     name, results_file = 'e2e', RESULTS
-    if parts == ['demo']:
+    demo = parts == ['demo']
+    if demo:
         name = 'demo'
         results_file = os.path.join(BASE, 'logs', 'demo-results.txt')
+        parts = ['volume', 'compute', 'encryption']
     try:
         for part in parts or DEFAULT_PARTS:
-            if part in ('volume', 'demo'):
-                suite = Suite(demo=part == 'demo')
+            if part == 'volume':
+                suite = Suite(demo=demo)
             elif part in optional:
                 make, available, lacking = optional[part]
                 suite = make()
+                suite.demo = demo
                 if not available(suite.api):
-                    if parts:
+                    if demo:
+                        print('\n(the %s part needs what the stack does not '
+                              'run: %s)' % (part, lacking))
+                    elif parts:
                         suite.check(False, '%s part: the stack runs %s'
                                     % (part, lacking))
                         results += suite.results

@@ -105,7 +105,9 @@ choose_virt_type() {
     # /dev/kvm, and checks them against what libvirt-qemu can open; while
     # the two differ it probes again on every look-up (about 25 probes,
     # 55 s, in each server build and each start of nova-compute).
+    # stack.sh down puts back the owner and mode found here.
     if [ -c /dev/kvm ]; then
+        [ -f "$RUN/kvm-mode" ] || stat -c '%g %a' /dev/kvm > "$RUN/kvm-mode"
         chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
     fi
 }
@@ -399,6 +401,12 @@ stop_nova() {
     fi
     stop_pid_group libvirtd
     stop_pid_group virtlogd
+    if [ -f "$RUN/kvm-mode" ]; then
+        local group mode
+        read -r group mode < "$RUN/kvm-mode"
+        [ -c /dev/kvm ] && chgrp "$group" /dev/kvm && chmod "$mode" /dev/kvm
+        rm -f "$RUN/kvm-mode"
+    fi
 }
 
 unmount_nova_base() {
