@@ -518,8 +518,10 @@ class ComputeSuite(e2e.Suite):
         return holders, unsharing
 
     def write_lock_refused(self, path):
-        """QEMU's test before it refuses to share writing: may it lock
-        the 'write' byte exclusively?"""
+        """Whether a QEMU that would not share writing is refused.
+
+        Such a QEMU first tests an exclusive lock of the 'write' byte.
+        """
         fd = os.open(path, os.O_RDONLY)
         try:
             # struct flock: l_type, l_whence, l_start, l_len, l_pid.
