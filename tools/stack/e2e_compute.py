@@ -23,9 +23,12 @@ For thin (qcow2) and thick (raw) volumes of lustre1: attach, write,
 snapshot while attached (Nova-assisted), more writes, a volume from the
 snapshot, assisted delete of the snapshot, forced backup and clone of the
 attached volume (restored and cloned bytes checked), extend while
-attached, detach, re-attach.  Then: a raw multiattach volume shared by
-two guests (the disk shareable in both domains, bytes written by one read
-by the other, an outside writer locked out by QEMU's image locks); a
+attached, detach, re-attach.  Then: multiattach (every pool reports it; a
+new thin volume of a multiattach type is a sparse raw file; a thin qcow2
+volume retyped to that type becomes raw in place, then is shared by two
+guests: the disk shareable in both domains with share-rw, bytes written
+by one read by the other, QEMU's image locks held by both and refusing a
+QEMU that would not share writing, one detach then the other); a
 server booted from a Lustre volume made from an image (the image's bytes
 on its root disk); nova-compute restarted under attached volumes, one of
 them on a snapshot overlay (bytes, assisted snapshot delete and detach
@@ -34,9 +37,12 @@ afterwards).  At the end no fileset is left mounted by Nova.
 
 import contextlib
 import datetime
+import fcntl
+import json
 import os
 import re
 import signal
+import struct
 import subprocess
 import time
 import urllib.request
@@ -45,6 +51,8 @@ import xml.etree.ElementTree as ET
 import e2e
 
 COMPUTE_VERSION = '2.79'   # networks 'none' (2.37)
+# Linux's F_OFD_GETLK, which older Pythons' fcntl does not name.
+F_OFD_GETLK = getattr(fcntl, 'F_OFD_GETLK', 36)
 NOVA_MNT = os.path.join(e2e.BASE, 'nova-mnt')
 RUN = os.path.join(e2e.BASE, 'run')
 GiB = e2e.GiB
@@ -152,14 +160,25 @@ class ComputeSuite(e2e.Suite):
                                       round(sectors)))
         return disk
 
-    def nova_detach(self, volume_id, what):
+    def nova_detach(self, volume_id, what, others=0):
+        """Detach from the current server; ``others`` stay attached."""
         start = time.time()
         self.ncall('DELETE', '/servers/%s/os-volume_attachments/%s'
                    % (self.server, volume_id))
-        self.wait('volume', volume_id, 'available')
+        if not others:
+            self.wait('volume', volume_id, 'available')
+        deadline = time.time() + e2e.TIMEOUT
+        while others and time.time() < deadline:
+            found = self.get('volume', volume_id)
+            if (found['status'] == 'in-use' and
+                    len(found['attachments']) == others):
+                break
+            time.sleep(1)
+        outcome = ('volume in-use by the other server(s)' if others else
+                   'volume available')
         self.check(self.disk(volume_id) is None,
-                   '%s: live detach, volume available in %.0f s, the disk '
-                   'gone from the domain' % (what, time.time() - start))
+                   '%s: live detach, %s in %.0f s, the disk gone from the '
+                   'domain' % (what, outcome, time.time() - start))
 
     def detach_all(self):
         """Detach what a failed step left attached, so it can be deleted."""
@@ -356,22 +375,48 @@ class ComputeSuite(e2e.Suite):
         self.cleanup(('image', 'backup', 'snapshot', 'volume'))
         print('-- %s: %.0f s' % (what, time.time() - start))
 
-    def multiattach_pools(self, backend):
-        pools = self.call('GET', '/scheduler-stats/get_pools?detail=true')
-        return [pool['name'] for pool in pools['pools']
-                if '@%s#' % backend in pool['name'] and
-                pool['capabilities'].get('multiattach')]
+    def multiattach(self, image, thin_type, backend='lustre1'):
+        """A qcow2 volume retyped to multiattach, shared by two guests.
 
-    def multiattach(self, image, backend='lustre1'):
-        """A raw volume attached to two guests at once."""
+        The stack's backends make thin volumes qcow2 files; a multiattach
+        type's are raw all the same, and a qcow2 volume retyped to one
+        becomes raw in place.
+        """
         print('\n== multiattach: a raw volume shared by two guests ==')
+        pools = [pool for pool in self.call(
+            'GET', '/scheduler-stats/get_pools?detail=true')['pools']
+            if '@%s#' % backend in pool['name']]
+        self.require(pools and all(pool['capabilities'].get('multiattach')
+                                   for pool in pools),
+                     'every pool of %s reports multiattach (%s)'
+                     % (backend, ', '.join(pool['name'] for pool in pools)))
+        name = 'e2e-multiattach-%s' % self.stamp
         specs = {'volume_backend_name': backend, 'multiattach': '<is> True',
-                 'provisioning:type': 'thick'}
+                 'provisioning:type': 'thin'}
         vtype = self.call('POST', '/types', {'volume_type': {
-            'name': 'e2e-multiattach-%s' % self.stamp,
-            'extra_specs': specs}})['volume_type']['id']
+            'name': name, 'extra_specs': specs}})['volume_type']['id']
         self.made.append(('type', vtype))
-        vol = self.volume('multiattach', vtype)
+        self.type_names[vtype] = name
+        new = self.volume('multiattach-new', vtype)
+        with self.attached(new, 'raw') as disk:
+            allocated = os.stat(disk.path).st_blocks * 512
+            self.check(allocated < MiB, 'a new thin multiattach volume is a '
+                       'sparse raw file (%d bytes allocated)' % allocated)
+        self.forget('volume', new)
+        vol = self.volume('multiattach', thin_type)
+        with self.attached(vol, 'qcow2') as disk:
+            disk.write('write -P 0x70 3M 1M')
+        found = self.retype(vol, name)
+        self.require(found['status'] == 'available' and
+                     found['volume_type'] == name and found['multiattach']
+                     and not found.get('migration_status'),
+                     'thin (qcow2) volume retyped to %s in place: %s, '
+                     'multiattach %s, migration %s'
+                     % (name, found['status'], found['multiattach'],
+                        found.get('migration_status')))
+        with self.attached(vol, 'raw') as disk:
+            self.check(disk.io('read -P 0x70 3M 1M'),
+                       'retyped: a raw file holding what was written before')
         first = self.server, self.domain
         try:
             self.server = self.domain = None
@@ -394,10 +439,13 @@ class ComputeSuite(e2e.Suite):
                    'both domains have the same raw file as a shareable '
                    'disk, cache=none (%s)' % os.path.basename(
                        disks[0]['source']))
-        self.check(all('"share-rw":true' in self.qemu_command(server[1])
-                       for server in (first, second)),
-                   "both QEMUs opened it with share-rw (QEMU's image "
-                   'locks let the two writers share it)')
+        self.check(all(self.share_rw(server[1], disk['alias'])
+                       for server, disk in zip((first, second), disks)),
+                   "both QEMUs have the disk with share-rw=on (QEMU's "
+                   'image locks let the two writers share it)')
+        with self.on_server(*second):
+            self.check(self.qemu_io(disks[1], 'read -P 0x70 3M 1M'),
+                       'guest B reads what was written before the retype')
         with self.on_server(*first):
             self.require(self.qemu_io(disks[0], 'write -P 0x71 0 1M'),
                          'guest A writes 0x71@0')
@@ -410,11 +458,14 @@ class ComputeSuite(e2e.Suite):
             self.check(self.qemu_io(disks[0], 'read -P 0x72 1M 1M'),
                        'guest A reads 0x72@1M')
         path = disks[0]['source']
-        locked = self.host_qemu_io(path, 'read 0 512')
-        self.check(locked.returncode != 0 and
-                   'lock' in locked.stdout.lower(),
-                   'a third, exclusive writer is refused by the image '
-                   'locks (%s)' % locked.stdout.strip()[-90:])
+        holders, unsharing = self.image_locks(path)
+        self.check(holders == 2 and not unsharing,
+                   "QEMU's image locks on the file: %d QEMUs hold the lock "
+                   "of the 'write' permission, %d the lock that would "
+                   'refuse other writers' % (holders, unsharing))
+        self.check(self.write_lock_refused(path),
+                   "a QEMU that would not share writing is refused: the "
+                   "test of the 'write' lock that it makes fails")
         shared = self.host_qemu_io(path, 'read -P 0x71 0 1M',
                                    'read -P 0x72 1M 1M', share=True)
         self.check(shared.returncode == 0 and
@@ -422,7 +473,7 @@ class ComputeSuite(e2e.Suite):
                    'a read-only reader sharing the file on the compute '
                    'host sees both writes')
         with self.on_server(*first):
-            self.nova_detach(vol, 'multiattach, guest A')
+            self.nova_detach(vol, 'multiattach, guest A', others=1)
         with self.on_server(*second):
             self.check(self.qemu_io(disks[1], 'read -P 0x71 0 1M',
                                     'write -P 0x73 2M 1M',
@@ -434,6 +485,52 @@ class ComputeSuite(e2e.Suite):
                                'read -P 0x73 2M 1M'),
                        'detached: the file holds what both guests wrote')
         self.forget('volume', vol)
+
+    @staticmethod
+    def share_rw(domain, alias):
+        """Whether QEMU's device of a disk has share-rw on (QOM)."""
+        reply = virsh('qemu-monitor-command', domain, json.dumps({
+            'execute': 'qom-get', 'arguments': {
+                'path': '/machine/peripheral/%s' % alias,
+                'property': 'share-rw'}}))
+        return json.loads(reply).get('return') is True
+
+    # QEMU's image locks (file-posix): an open file takes OFD read locks
+    # on byte 100 + n for each permission n it holds, and on byte 200 + n
+    # for each it refuses to share; 'write' is permission 1.
+    LOCK_WRITE_PERM, LOCK_WRITE_UNSHARED = 101, 201
+
+    def image_locks(self, path):
+        """(QEMUs holding 'write', QEMUs refusing to share it) on a file."""
+        inode = os.stat(path)
+        dev = '%02x:%02x:%d' % (os.major(inode.st_dev),
+                                os.minor(inode.st_dev), inode.st_ino)
+        holders = unsharing = 0
+        with open('/proc/locks') as locks:
+            for line in locks:
+                fields = line.split()
+                if 'OFDLCK' not in fields or dev not in fields:
+                    continue
+                start, end = int(fields[-2]), fields[-1]
+                end = float('inf') if end == 'EOF' else int(end)
+                holders += start <= self.LOCK_WRITE_PERM <= end
+                unsharing += start <= self.LOCK_WRITE_UNSHARED <= end
+        return holders, unsharing
+
+    def write_lock_refused(self, path):
+        """Whether a QEMU that would not share writing is refused.
+
+        Such a QEMU first tests an exclusive lock of the 'write' byte.
+        """
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            # struct flock: l_type, l_whence, l_start, l_len, l_pid.
+            lock = struct.pack('hhqqixxxx', fcntl.F_WRLCK, os.SEEK_SET,
+                               self.LOCK_WRITE_PERM, 1, 0)
+            reply = fcntl.fcntl(fd, F_OFD_GETLK, lock)
+            return struct.unpack('hhqqixxxx', reply)[0] != fcntl.F_UNLCK
+        finally:
+            os.close(fd)
 
     @staticmethod
     def host_qemu_io(path, *commands, share=False):
@@ -615,14 +712,8 @@ class ComputeSuite(e2e.Suite):
                     'lustre1', provisioning)
                 self.part('attached %s' % provisioning,
                           self.attached_volume, provisioning, vtype)
-            if self.multiattach_pools('lustre1'):
-                self.part('multiattach', self.multiattach, images[0]['id'])
-            else:
-                # Not a check: nothing ran.  The stack's backends make thin
-                # volumes qcow2 (lustre_qcow2_volumes), and the driver then
-                # reports no multiattach, though thick volumes are raw.
-                print('\n== multiattach: not run, no pool of lustre1 '
-                      'reports multiattach ==')
+            self.part('multiattach', self.multiattach, images[0]['id'],
+                      types['thin'])
             self.part('boot from volume', self.boot_from_volume, images[0],
                       'thin', types['thin'])
             self.check_unmounted('snapshots or not')

@@ -182,6 +182,11 @@ IMAGE=$(openstack image create --public --disk-format qcow2 --container-format b
 if [ "$NOVA" = true ]; then
     IMAGE=$(openstack image show lustre-guest -f value -c id)
 fi
+# Multiattach volumes (raw files on every pool of the Lustre backends),
+# for the tests that attach one volume to two servers, and Cinder's retype
+# into and out of a multiattach type (volume_multiattach enables both).
+openstack volume type create --public --property multiattach='<is> True' \
+    --property volume_backend_name=lustre1 gate-multiattach >/dev/null
 
 # What the drivers support today, and no more: the manage features are
 # asked of the driver class itself (a method that the driver or a RemoteFS
@@ -268,7 +273,10 @@ max_microversion = latest
 console_output = true
 # LUKS volumes, decrypted by QEMU (stack.sh sets up the key managers).
 attach_encrypted_volume = true
-volume_multiattach = false
+# A raw file shared by two guests; also enables the volume API's retype
+# into and out of a multiattach type (no server).  Without Nova the
+# tests skip (tempest-skips.txt).
+volume_multiattach = $NOVA
 
 [image-feature-enabled]
 api_v2 = true
@@ -285,6 +293,7 @@ vendor_name = Open Source
 volume_size = 1
 build_timeout = 300
 manage_volume_ref = source-name,$MANAGE_SHARE/volume-%s
+volume_type_multiattach = gate-multiattach
 min_microversion = 3.0
 max_microversion = latest
 

@@ -58,7 +58,7 @@ from cinder.volume.drivers import lustre_client
 from cinder.volume.drivers import remotefs
 from cinder.volume import volume_utils
 
-VERSION = '1.1.0'
+VERSION = '1.2.0'
 
 LOG = logging.getLogger(__name__)
 
@@ -112,7 +112,9 @@ lustre_opts = [
                 help='Create thin volumes as qcow2 files rather than sparse '
                      'raw files. Raw files give the best I/O performance on '
                      'Lustre; qcow2 files only allocate what the guest '
-                     'writes even through copies that do not keep holes.'),
+                     'writes even through copies that do not keep holes. '
+                     'Volumes of multiattach or encrypted types are raw '
+                     'files whatever this says.'),
     cfg.BoolOpt('lustre_snapshot_support',
                 default=True,
                 help='Allow snapshots, kept as qcow2 overlays of the volume '
@@ -234,6 +236,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 volumes on Lustre filesets, one pool per fileset;
                 active/active (several volume services on one backend).
         1.1.0 - Encrypted volumes (LUKS, decrypted by QEMU).
+        1.2.0 - Multiattach volumes are raw files on every pool; retype
+                to a multiattach type converts a qcow2 volume.
     """
 
     driver_volume_type = 'lustre'
@@ -665,9 +669,9 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                     'thick_provisioning_support': True,
                     'sparse_copy_volume': True,
                     'online_extend_support': True,
-                    # Two guests may share a raw file; never a qcow2 file.
-                    'multiattach':
-                        not self.configuration.lustre_qcow2_volumes,
+                    # Multiattach volumes are always raw files, which two
+                    # guests may share (see _new_volume_format).
+                    'multiattach': True,
                     'QoS_support': False,
                     'location_info': 'LustreDriver:%s' % device,
                     'lustre_version': version,
@@ -793,16 +797,44 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             return provisioning == 'thick'
         return not self.configuration.lustre_sparsed_volumes
 
+    @classmethod
+    def _is_multiattach(cls, volume):
+        """Whether several guests may attach a volume at once.
+
+        The volume's flag or its type's spec: the new volume of a retype
+        through Cinder's generic migration has the new type but the old
+        volume's flag.
+        """
+        return bool(volume.multiattach) or (
+            cls._volume_specs(volume).get('multiattach') == '<is> True')
+
     def _new_volume_format(self, volume):
         """The format to create a volume's file in.
 
-        A format already in the volume's records was asked for by this
-        driver (raw temporary volumes for cinder-backup); otherwise thin
-        volumes are qcow2 if so configured, and thick ones raw.  Encrypted
-        volumes are always raw: a hypervisor decrypts a LUKS device in a
-        raw file only (see :meth:`_write_luks_header`).
+        Multiattach volumes are always raw: guests share a raw file, never
+        a qcow2 file (QEMU caches its metadata).  A format already in the
+        volume's records was asked for by this driver (raw temporary
+        volumes for cinder-backup) or copied from the volume that Cinder's
+        generic migration copies byte for byte into this one; otherwise
+        thin volumes are qcow2 if so configured, and thick ones raw.
+        Encrypted volumes are always raw: a hypervisor decrypts a LUKS
+        device in a raw file only (see :meth:`_write_luks_header`).
+
+        :raises VolumeDriverException: for a multiattach volume that
+                                       would receive a qcow2 file's bytes
         """
         requested = self._records(volume).get('format')
+        if self._is_multiattach(volume):
+            if requested not in (None, 'raw'):
+                raise exception.VolumeDriverException(
+                    message=_('volume %(id)s is a multiattach volume, so '
+                              'a raw file, but Cinder would copy into it '
+                              'the bytes of a %(fmt)s file (a generic '
+                              'migration); retype the %(fmt)s volume to '
+                              'the multiattach type in its own pool, where '
+                              'the driver converts it, then migrate it') %
+                    {'id': volume.id, 'fmt': requested})
+            return 'raw'
         if requested in _VOLUME_FORMATS:
             return requested
         if volume.encryption_key_id:
@@ -1433,16 +1465,27 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 {'id': volume.id, 'what': what, 'src': source.id})
 
     def _check_no_hypervisor_overlay(self, volume):
-        """Refuse a snapshot of an attached encrypted volume.
+        """Refuse a snapshot of an attached encrypted or multiattach volume.
 
-        The hypervisor would put the overlay above its decryption layer,
-        and the guest's writes would reach the share in plaintext.
+        For an encrypted volume the hypervisor would put the overlay above
+        its decryption layer, and the guest's writes would reach the share
+        in plaintext.  Guests sharing a multiattach volume cannot all move
+        onto one new overlay: one would write on while the others wrote to
+        the file below (Nova refuses assisted snapshots of such volumes).
         """
-        if volume.encryption_key_id and self._is_volume_attached(volume):
+        if not self._is_volume_attached(volume):
+            return
+        if volume.encryption_key_id:
             raise exception.VolumeDriverException(
                 message=_('volume %s is encrypted and attached: its '
                           'snapshots and clones are taken while it is '
                           'detached') % volume.id)
+        if self._is_multiattach(volume):
+            raise exception.VolumeDriverException(
+                message=_('volume %s is a multiattach volume and attached: '
+                          'its guests cannot share a snapshot overlay, so '
+                          'it is cloned or backed up once detached from '
+                          'every server') % volume.id)
 
     @coordination.synchronized('{self.driver_prefix}-{volume.id}')
     def delete_volume(self, volume):
@@ -1480,8 +1523,8 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                         '%(err)s', {'id': volume.id, 'err': exc})
             names = {name for name in os.listdir(volume_dir)
                      if self._is_overlay_name(volume.name, name)}
-        # Temporary files of an interrupted snapshot revert, restore or
-        # .info update.
+        # Temporary files of an interrupted snapshot revert, restore,
+        # conversion to raw or .info update.
         names.update([name + '.tmp' for name in names] +
                      [volume.name, volume.name + '.restore',
                       info_name + '.tmp'])
@@ -1529,7 +1572,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                          'file is a qcow2 overlay, and a hypervisor decrypts '
                          'LUKS in a raw file only; delete its snapshots, or '
                          'attach a volume made from one') % volume.id)
-        if volume.multiattach and fmt != 'raw':
+        if self._is_multiattach(volume) and fmt != 'raw':
             raise exception.InvalidVolume(
                 reason=_('multiattach volume %(id)s is %(fmt)s; guests can '
                          'only share raw files') % {'id': volume.id,
@@ -1634,13 +1677,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             return 'raw'
 
         self._make_volume_file(volume, new_path, fill)
-        try:
-            self._execute('mv', '-f', new_path, path,
-                          run_as_root=self._execute_as_root)
-        except Exception:
-            with excutils.save_and_reraise_exception():
-                self._delete_quietly(new_path)
-        self._record_format(volume, 'raw')
+        self._replace_volume_file(volume, new_path, path, 'raw')
 
     # Backup
 
@@ -1792,7 +1829,7 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             raise exception.VolumeDriverException(
                 message=_('snapshots are disabled on this backend '
                           '(lustre_snapshot_support=false)'))
-        if snapshot.volume.multiattach:
+        if self._is_multiattach(snapshot.volume):
             raise exception.VolumeDriverException(
                 message=_('volume %s is a multiattach volume; its active '
                           'file must stay raw, so it cannot have '
@@ -2392,20 +2429,26 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
 
     @coordination.synchronized('{self.driver_prefix}-{volume.id}')
     def retype(self, ctxt, volume, new_type, diff, host):
-        """Restripe a detached volume in place for its new type.
+        """Restripe or convert a detached volume in place for its new type.
 
         When the types differ only in Lustre layout specs (or, in OST-pool
         mode, in OST pool), every file of the volume gets the new layout
         with ``lfs migrate``: the data moves between OSTs inside Lustre,
-        and the volume keeps its id and file.  Anything else (another
-        share, thin or thick, an attached volume) is left to Cinder's
-        migration.
+        and the volume keeps its id and file.  A qcow2 volume retyped to a
+        multiattach type becomes a raw file (:meth:`_convert_to_raw`); a
+        raw one, or one leaving a multiattach type, keeps its file.
+        Anything else (another share, thin or thick, an attached volume, a
+        volume with snapshots becoming multiattach) is left to Cinder's
+        migration, which refuses volumes with snapshots.
 
         :returns: (retyped, model update)
         """
-        changed = set(diff.get('extra_specs', {}))
+        # Cinder's diff lists every spec of either type, changed or not.
+        changed = {key for key, values in
+                   (diff.get('extra_specs') or {}).items()
+                   if values[0] != values[1]}
         other = {key for key in changed if not key.startswith('lustre:') and
-                 key not in self._SCHEDULING_SPECS and
+                 key not in self._SCHEDULING_SPECS + ('multiattach',) and
                  not key.startswith('capabilities:')}
         found = self._pool(volume_utils.extract_host(host['host'],
                                                      level='pool') or '')
@@ -2415,7 +2458,18 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                 volume.previous_status != 'available' or
                 self._is_volume_attached(volume)):
             return False, None
-        new_layout = self._layout(new_type.extra_specs or {}, found.ost_pool)
+        new_specs = new_type.extra_specs or {}
+        new_layout = self._layout(new_specs, found.ost_pool)
+        if new_specs.get('multiattach') == '<is> True':
+            if self._snapshots_exist(volume):
+                LOG.warning('Volume %s has snapshots, so its active file is '
+                            'a qcow2 overlay: it cannot become a '
+                            'multiattach volume.', volume.id)
+                return False, None
+            chain = self._chain(volume)
+            if chain[0].fmt != 'raw':
+                self._convert_to_raw(volume, chain[0], new_layout)
+                return True, None
         if new_layout == self._volume_layout(volume):
             return True, None
         chain = self._chain(volume)
@@ -2428,6 +2482,40 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
             lustre_client.migrate(self._execute, link.path, layout,
                                   run_as_root=self._execute_as_root)
         return True, None
+
+    def _convert_to_raw(self, volume, active, layout):
+        """Replace the qcow2 file of a volume without snapshots by a raw one.
+
+        The raw file, with the new layout, is written beside the volume's
+        file and renamed over it; a failure leaves the volume as it was.
+
+        :param active: the :class:`ChainFile` of the volume's file
+        """
+        LOG.info('Converting volume %s to a raw file for its multiattach '
+                 'type.', volume.id)
+        new_path = active.path + '.restore'
+        self._delete(new_path)
+
+        def fill():
+            image_utils.convert_image(active.path, new_path, 'raw',
+                                      src_format=active.fmt,
+                                      run_as_root=self._execute_as_root,
+                                      data=active.info)
+            self._restore_raw_size(volume, new_path, active.info.virtual_size)
+            return 'raw'
+
+        self._make_volume_file(volume, new_path, fill, layout=layout)
+        self._replace_volume_file(volume, new_path, active.path, 'raw')
+
+    def _replace_volume_file(self, volume, new_path, path, fmt):
+        """Rename a volume's new file over its file; record its format."""
+        try:
+            self._execute('mv', '-f', new_path, path,
+                          run_as_root=self._execute_as_root)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                self._delete_quietly(new_path)
+        self._record_format(volume, fmt)
 
     # Manage
 
@@ -2549,6 +2637,14 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
         if reason:
             raise exception.ManageExistingInvalidReference(
                 existing_ref=existing_ref, reason=reason)
+        if fmt != 'raw' and self._is_multiattach(volume):
+            # The administrator's file is not converted behind their back.
+            raise exception.ManageExistingVolumeTypeMismatch(
+                reason=_('%(path)s is a %(fmt)s file; a multiattach volume '
+                         'is a raw file: convert it first (qemu-img '
+                         'convert -O raw) or manage it with a type '
+                         'without multiattach') % {'path': path,
+                                                   'fmt': fmt})
         dest = os.path.join(location['mountpoint'], volume.name)
         if os.path.lexists(dest):
             raise exception.ManageExistingInvalidReference(

@@ -2560,52 +2560,6 @@ class LustreDriverLockTestCase(LustreDriverTestCase):
 
 
 @ddt.ddt
-class LustreDriverMultiattachTestCase(LustreDriverTestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.setup_driver()
-        self.mock_object(image_utils, 'qemu_img_info',
-                         return_value=qemu_info())
-
-    @ddt.data((False, True), (True, False))
-    @ddt.unpack
-    def test_multiattach_reported_for_raw_volumes(self, qcow2, expected):
-        self.override_config('lustre_qcow2_volumes', qcow2)
-        stats = self.driver.get_volume_stats(refresh=True)
-        self.assertEqual([expected, expected],
-                         [p['multiattach'] for p in stats['pools']])
-
-    def test_multiattach_raw_volume_attaches(self):
-        data = self.driver.initialize_connection(
-            self.volume(multiattach=True), {})['data']
-        self.assertEqual('raw', data['format'])
-
-    def test_multiattach_qcow2_volume_refused(self):
-        exc = self.assertRaises(exception.InvalidVolume,
-                                self.driver.initialize_connection,
-                                self.volume(fmt='qcow2', multiattach=True),
-                                {})
-        self.assertIn('only share raw files', str(exc))
-
-    def test_no_snapshot_of_multiattach_volume(self):
-        volume = self.volume(multiattach=True)
-        exc = self.assertRaises(exception.VolumeDriverException,
-                                self.driver.create_snapshot,
-                                self.snapshot(volume))
-        self.assertIn('multiattach', str(exc))
-        self.assertEqual([], self.commands())
-
-    def test_snapshots_disabled(self):
-        self.override_config('lustre_snapshot_support', False)
-        exc = self.assertRaises(exception.VolumeDriverException,
-                                self.driver.create_snapshot,
-                                self.snapshot(self.volume()))
-        self.assertIn('lustre_snapshot_support', str(exc))
-        self.assertEqual([], self.commands())
-
-
-@ddt.ddt
 class LustreDriverManageTestCase(LustreDriverTestCase):
 
     def setUp(self):
@@ -3334,7 +3288,7 @@ class LustreDriverRetypeTestCase(LustreDriverTestCase):
             self.context, volume, self.new_type, self.diff, self.host))
         self.assertEqual([], self.commands())
 
-    @ddt.data('provisioning:type', 'multiattach', 'volume_format')
+    @ddt.data('provisioning:type', 'volume_format')
     def test_generic_path_for_other_specs(self, key):
         diff = {'extra_specs': dict(self.diff['extra_specs'],
                                     **{key: ('a', 'b')})}
