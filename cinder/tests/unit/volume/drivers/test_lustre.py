@@ -3429,16 +3429,23 @@ class LustreDriverEncryptionTestCase(LustreDriverTestCase):
                           'qemu-img'], programs)
 
     @ddt.data(
-        exception.VolumeDriverException(
+        (exception.VolumeDriverException(
             message='Provider nova.volume.encryptors.cryptsetup.'
                     'CryptsetupEncryptor not supported.'),
-        exception.InvalidVolumeType(reason='Invalid cipher field'))
-    def test_encryption_qemu_cannot_decrypt_leaves_no_file(self, error):
+         'Provider nova.volume.encryptors.cryptsetup.CryptsetupEncryptor '
+         'not supported.'),
+        (exception.InvalidVolumeType(reason='Invalid cipher field'),
+         'Invalid cipher field'))
+    @ddt.unpack
+    def test_encryption_qemu_cannot_decrypt_leaves_no_file(self, error,
+                                                            cause):
         self.spec.side_effect = error
         exc = self.assertRaises(exception.VolumeDriverException,
                                 self.driver.create_volume, self.encrypted())
         self.assertIn("needs the 'luks' provider", str(exc))
-        self.assertIn(error.msg, str(exc))
+        # The cause once, without the prefix of the error it came in.
+        self.assertIn('Lustre backend: %s;' % cause, str(exc))
+        self.assertEqual(1, str(exc).count('Volume driver reported'))
         self.assertEqual([], self.commands())
         self.assertFalse(os.path.exists(self.path))
 
