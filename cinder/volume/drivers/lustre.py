@@ -2182,7 +2182,13 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
     def _remove_temp_snapshot(self, snapshot, context, created):
         try:
             if created:
+                # Nova reports the end of an assisted create and of an
+                # assisted delete alike, with progress 90%, which the
+                # create left here: the base class would take the delete
+                # for done at once and remove the file QEMU still merges
+                # into the overlay.
                 snapshot.status = fields.SnapshotStatus.DELETING
+                snapshot.progress = '100%'
                 snapshot.context = context.elevated()
                 snapshot.save()
                 self._delete_snapshot(snapshot)
