@@ -17,20 +17,21 @@
 # As root.  Fails if either fails; always stops the stack, also on failure.
 #
 # Usage: tools/stack/gate.sh [TEST_REGEX]
-#   default regex: ^(tempest\.api\.volume|cinder_tempest_plugin\.api)
-#   (it selects Tempest tests; e2e.py runs every part, its compute part
-#   too when the stack runs Nova, see STACK_NOVA in stack.sh, unless
-#   E2E_PARTS names some).
-#   With Nova, the volume API's tests that boot servers run too.  Nova's
-#   own volume tests (tempest\.api\.compute\.volumes) are not in the
-#   default: on 2 cores under TCG they stop, start and shelve servers for
-#   20 minutes and hit their timeouts while a server powers on; give the
-#   regex to run them.
-# Tests excluded from the run are in tempest-exclude.txt (and in the
-# cluster layout, stack.sh's default, in tempest-exclude-cluster.txt too),
+#   default regex: ^(tempest\.api\.volume|cinder_tempest_plugin\.api),
+#   and with Nova (STACK_NOVA in stack.sh) also Nova's volume API tests
+#   (tempest\.api\.compute\.volumes) and the volume scenario tests that
+#   need no SSH (boot from volume, encrypted volumes).  e2e.py runs every
+#   part, its compute part too when the stack runs Nova, unless E2E_PARTS
+#   names some.
+#   The test classes that boot servers run in a second Tempest process, at
+#   the same time as the first (see NETWORK_CLASSES below); with
+#   GATE_SERVER_CLASSES=0 they do not run.
+# Tests excluded from the run are in tempest-exclude.txt (in the cluster
+# layout, stack.sh's default, in tempest-exclude-cluster.txt too, and
+# without Nova in tempest-exclude-nonova.txt too),
 # and every test that skips must be in tempest-skips.txt; all with a reason
 # on each line.
-# Logs: $STACK_BASE/logs/tempest-*.txt, tempest.log, e2e.txt,
+# Logs: $STACK_BASE/logs/tempest-*.txt, tempest*.log, e2e.txt,
 # e2e-results.txt, gate-memory.txt.
 
 set -euo pipefail
@@ -38,14 +39,17 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BASE=${STACK_BASE:-/var/tmp/cinder-lustre-stack}
 PASSWORD=${STACK_PASSWORD:-stackpass}
-REGEX=${1:-'^(tempest\.api\.volume|cinder_tempest_plugin\.api)'}
 if [ "${STACK_NOVA:-1}" != 0 ]; then
     NOVA=true
+    DEFAULT_REGEX='^(tempest\.api\.(volume|compute\.volumes)|tempest\.scenario\.(test_volume_boot_pattern|test_encrypted_cinder_volumes)|cinder_tempest_plugin\.api)'
 else
     NOVA=false
+    DEFAULT_REGEX='^(tempest\.api\.volume|cinder_tempest_plugin\.api)'
 fi
+REGEX=${1:-$DEFAULT_REGEX}
 TVENV=$BASE/venv-tempest
 WORKSPACE=$BASE/tempest
+SERVERS_WORKSPACE=$BASE/tempest-servers
 LOGS=$BASE/logs
 CONCURRENCY=2
 START=$SECONDS
@@ -115,6 +119,8 @@ finish() {
         kill -TERM "$child" 2>/dev/null || true
         wait "$child" 2>/dev/null || true
     fi
+    # Tempest's processes (two passes may run at once), by their venv.
+    pkill -TERM -f "^$TVENV/bin/" 2>/dev/null || true
     if "$HERE/stack.sh" status >/dev/null 2>&1; then
         report_memory 2>&1 | tee "$LOGS/gate-memory.txt"
     fi
@@ -164,10 +170,12 @@ BACKENDS=$(awk -F' *= *' '$1 == "enabled_backends" {print $2}' "$BASE/etc/cinder
 case $BACKENDS in *,*) MULTI_BACKEND=true ;; *) MULTI_BACKEND=false ;; esac
 # The layout (stack.sh's STACK_CLUSTER): the Cinder cluster, if any.
 CLUSTER=$(awk -F' *= *' '$1 == "cluster" {print $2}' "$BASE/etc/cinder/cinder.conf")
-# Tests excluded in every layout, and those excluded in a cluster only.
+# Tests excluded in every layout, those excluded in a cluster only, and
+# those excluded without Nova only.
 EXCLUDE=$WORKSPACE/exclude.txt
 cat "$HERE/tempest-exclude.txt" > "$EXCLUDE"
 [ -z "$CLUSTER" ] || cat "$HERE/tempest-exclude-cluster.txt" >> "$EXCLUDE"
+[ "$NOVA" = true ] || cat "$HERE/tempest-exclude-nonova.txt" >> "$EXCLUDE"
 
 # An image for the tests that create volumes from images: a small qcow2
 # with some data, so that the conversion to the volume format is real.
@@ -225,11 +233,11 @@ EOF
 ONLINE_EXTEND=$NOVA
 MANAGE_SHARE=$(head -1 "$BASE/etc/cinder/lustre1_shares" | cut -d' ' -f1)
 say "driver features: manage_volume=$MANAGE_VOLUME manage_snapshot=$MANAGE_SNAPSHOT volume_revert=$REVERT extend_attached_volume=$ONLINE_EXTEND; compute: $NOVA; cluster: ${CLUSTER:-none}"
-write_tempest_conf() {   # FILE NEUTRON DYNAMIC_CREDENTIALS
+write_tempest_conf() {   # FILE NEUTRON DYNAMIC_CREDENTIALS LOG_FILE
     cat > "$1" <<EOF
 [DEFAULT]
 log_dir = $LOGS
-log_file = tempest.log
+log_file = $4
 
 [oslo_concurrency]
 lock_path = $WORKSPACE/locks
@@ -311,7 +319,7 @@ consistency_group = false
 api_extensions = all
 EOF
 }
-write_tempest_conf "$WORKSPACE/etc/tempest.conf" false true
+write_tempest_conf "$WORKSPACE/etc/tempest.conf" false true tempest.log
 # Tempest skips a whole class that asks for a default network when Neutron
 # is off, although these need no network: their servers boot with none.
 # They run in a second pass told that Neutron exists (the stack's bare
@@ -351,34 +359,48 @@ with open(path, 'w') as out:
 EOF
 ) > "$LOGS/tempest-accounts.log" 2>&1
 NETWORK_CLASSES='^tempest\.api\.(volume\.(test_volumes_snapshots\.VolumesSnapshotTestJSON|test_volumes_backup\.VolumesBackupsTest|test_volumes_actions\.VolumesActionsTest|admin\.test_volumes_actions\.VolumesActionsTest|test_volumes_extend\.VolumesExtendAttachedTest|admin\.test_encrypted_volumes_extend\.EncryptedVolumesExtendAttachedTest)|compute\.volumes\.test_attach_volume(_negative)?\.[A-Za-z]+)\b'
-write_tempest_conf "$WORKSPACE/etc/tempest-network-classes.conf" true false
+write_tempest_conf "$WORKSPACE/etc/tempest-network-classes.conf" true false \
+    tempest-network-classes.log
 
 SETUP_TIME=$((SECONDS - START))
 say "set-up done in $SETUP_TIME s; running Tempest (concurrency $CONCURRENCY): $REGEX"
+if [ "$NOVA" = true ] && [ "${GATE_SERVER_CLASSES:-1}" = 1 ]; then
+    say "and at the same time the classes that boot servers (concurrency $CONCURRENCY, log $LOGS/tempest-network-classes.txt)"
+fi
 cd "$WORKSPACE"
 # Tempest keeps a list of workspaces under HOME; stack.sh made ours $BASE/home.
 export HOME=$BASE/home
 tempest_start=$SECONDS
-run_tempest() {   # NAME CONF ARGS...
-    local name=$1 conf=$2
-    shift 2
-    in_background "$TVENV/bin/tempest" run --config-file "$conf" \
-        --exclude-list "$EXCLUDE" --concurrency $CONCURRENCY \
-        "$@" > "$LOGS/tempest-$name.txt" 2>&1 || true
+run_tempest() {   # NAME WORKSPACE CONF ARGS...
+    local name=$1 dir=$2 conf=$3
+    shift 3
+    (cd "$dir" &&
+        "$TVENV/bin/tempest" run --config-file "$conf" \
+            --exclude-list "$EXCLUDE" --concurrency $CONCURRENCY \
+            "$@" > "$LOGS/tempest-$name.txt" 2>&1
+     "$TVENV/bin/stestr" last --subunit > "$WORKSPACE/$name.subunit" \
+            2>/dev/null) || true
     tail -3 "$LOGS/tempest-$name.txt"
-    "$TVENV/bin/stestr" last --subunit > "$WORKSPACE/$name.subunit" 2>/dev/null || true
 }
-run_tempest run "$WORKSPACE/etc/tempest.conf" --regex "$REGEX" \
-    --exclude-regex "$NETWORK_CLASSES"
-# The classes that boot servers run only when asked (GATE_SERVER_CLASSES=1):
-# under TCG on 2 cores a server build sometimes outlasts a test's timeout
-# (one timeout in each of the two full runs with Nova).  The attached paths
-# they cover are checked, with the guest's bytes, by e2e.py's compute part.
+# The classes that boot servers run in a workspace of their own, at the
+# same time as the rest: most of their time is spent waiting for servers
+# and attachments, and run one after the other the two passes would take
+# the whole suite past the hour.
+servers=
 rm -f "$WORKSPACE/network-classes.subunit"
-if [ "${GATE_SERVER_CLASSES:-0}" = 1 ]; then
-    run_tempest network-classes \
+if [ "$NOVA" = true ] && [ "${GATE_SERVER_CLASSES:-1}" = 1 ]; then
+    rm -rf "$SERVERS_WORKSPACE"
+    mkdir -p "$SERVERS_WORKSPACE"
+    run_tempest network-classes "$SERVERS_WORKSPACE" \
         "$WORKSPACE/etc/tempest-network-classes.conf" \
-        --regex "(?=$REGEX)$NETWORK_CLASSES"
+        --regex "(?=$REGEX)$NETWORK_CLASSES" &
+    servers=$!
+fi
+in_background run_tempest run "$WORKSPACE" "$WORKSPACE/etc/tempest.conf" \
+    --regex "$REGEX" --exclude-regex "$NETWORK_CLASSES"
+if [ -n "$servers" ]; then
+    child=$servers
+    wait "$servers"
 fi
 TEMPEST_TIME=$((SECONDS - tempest_start))
 set +e

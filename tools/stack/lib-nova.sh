@@ -141,6 +141,9 @@ compute_driver = libvirt.LibvirtDriver
 # The stack's guest does not act on ACPI power button presses: stop
 # servers at once instead of waiting a minute for a clean shutdown.
 shutdown_timeout = 0
+# nova-compute waits for its threads on SIGTERM for as long as this, and
+# never stopped within 30 s here: stack.sh down then killed it.
+graceful_shutdown_timeout = 5
 # Two cores: one API worker, one conductor, one scheduler.
 osapi_compute_workers = 1
 [conductor]

@@ -1396,12 +1396,18 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                                                encryption['key_size'])
         except (exception.VolumeDriverException,
                 exception.InvalidVolumeType) as exc:
+            # The cause without the prefix of its exception class, which
+            # the error raised here would repeat.
+            prefix = str(type(exc).message).split('%(')[0]
+            cause = exc.msg
+            if prefix and cause.startswith(prefix):
+                cause = cause[len(prefix):]
             raise exception.VolumeDriverException(
                 message=_('volume %(id)s cannot be encrypted on the Lustre '
                           'backend: %(err)s; its volume type needs the '
                           "'luks' provider and a cipher such as "
                           'aes-xts-plain64') % {'id': volume.id,
-                                                'err': exc.msg})
+                                                'err': cause})
         return dict(encryption, **cipher)
 
     @contextlib.contextmanager
@@ -2176,7 +2182,13 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
     def _remove_temp_snapshot(self, snapshot, context, created):
         try:
             if created:
+                # Nova reports the end of an assisted create and of an
+                # assisted delete alike, with progress 90%, which the
+                # create left here: the base class would take the delete
+                # for done at once and remove the file QEMU still merges
+                # into the overlay.
                 snapshot.status = fields.SnapshotStatus.DELETING
+                snapshot.progress = '100%'
                 snapshot.context = context.elevated()
                 snapshot.save()
                 self._delete_snapshot(snapshot)

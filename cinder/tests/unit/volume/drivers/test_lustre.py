@@ -1707,6 +1707,28 @@ class LustreDriverCopyTestCase(LustreDriverTestCase):
     @mock.patch.object(objects.Snapshot, 'create')
     @mock.patch.object(objects.Snapshot, 'save')
     @mock.patch.object(objects.Snapshot, 'destroy')
+    def test_temporary_snapshot_delete_waits_for_nova(self, *mocks):
+        # Nova's assisted create leaves progress at 90%, which is also how
+        # Nova says an assisted delete is done: the delete must not start
+        # with it, or the base class stops waiting before Nova merged.
+        def nova_created(snapshot):
+            snapshot.progress = '90%'
+
+        seen = []
+        self.mock_object(self.driver, '_create_snapshot',
+                         side_effect=nova_created)
+        self.mock_object(
+            self.driver, '_delete_snapshot',
+            side_effect=lambda s: seen.append((s.status, s.progress)))
+        self.mock_object(self.driver, '_copy_volume_from_snapshot',
+                         return_value='raw')
+        self.driver.create_cloned_volume(
+            self.dest, self.attached(self.volume(fmt='raw')))
+        self.assertEqual([('deleting', '100%')], seen)
+
+    @mock.patch.object(objects.Snapshot, 'create')
+    @mock.patch.object(objects.Snapshot, 'save')
+    @mock.patch.object(objects.Snapshot, 'destroy')
     def test_clone_records_the_clone_format_not_the_source(self, *mocks):
         # The source has snapshots (format qcow2); the clone is raw.
         self.mock_object(self.driver, '_create_snapshot')
@@ -3429,16 +3451,23 @@ class LustreDriverEncryptionTestCase(LustreDriverTestCase):
                           'qemu-img'], programs)
 
     @ddt.data(
-        exception.VolumeDriverException(
+        (exception.VolumeDriverException(
             message='Provider nova.volume.encryptors.cryptsetup.'
                     'CryptsetupEncryptor not supported.'),
-        exception.InvalidVolumeType(reason='Invalid cipher field'))
-    def test_encryption_qemu_cannot_decrypt_leaves_no_file(self, error):
+         'Provider nova.volume.encryptors.cryptsetup.CryptsetupEncryptor '
+         'not supported.'),
+        (exception.InvalidVolumeType(reason='Invalid cipher field'),
+         'Invalid cipher field'))
+    @ddt.unpack
+    def test_encryption_qemu_cannot_decrypt_leaves_no_file(self, error,
+                                                            cause):
         self.spec.side_effect = error
         exc = self.assertRaises(exception.VolumeDriverException,
                                 self.driver.create_volume, self.encrypted())
         self.assertIn("needs the 'luks' provider", str(exc))
-        self.assertIn(error.msg, str(exc))
+        # The cause once, without the prefix of the error it came in.
+        self.assertIn('Lustre backend: %s;' % cause, str(exc))
+        self.assertEqual(1, str(exc).count('Volume driver reported'))
         self.assertEqual([], self.commands())
         self.assertFalse(os.path.exists(self.path))
 
