@@ -3460,7 +3460,7 @@ class LustreDriverEncryptionTestCase(LustreDriverTestCase):
          'Invalid cipher field'))
     @ddt.unpack
     def test_encryption_qemu_cannot_decrypt_leaves_no_file(self, error,
-                                                            cause):
+                                                           cause):
         self.spec.side_effect = error
         exc = self.assertRaises(exception.VolumeDriverException,
                                 self.driver.create_volume, self.encrypted())
