@@ -20,7 +20,7 @@ modules under SUITE is run by name (``stestr run --no-discover``), so the
 results still land in one stestr repository.
 
 With STESTR_MODULE_WORKERS=N (N > 1), N modules run at a time, the largest
-files first, each into a stestr repository of its own (.stestr-MODULE),
+files first, each into a stestr repository of its own (in .stestr-MODULE),
 and each module's output is printed when it ends.  The functional suites
 use it: their tests mostly wait for mounts, qemu-img and fsync, and are
 isolated per test class (a private stand-in configuration, a private
@@ -68,6 +68,8 @@ def run_serially(suite, names, extra):
 def run_in_parallel(suite, names, extra, workers):
     def run_one(name):
         print('==> %s (started)' % name, flush=True)
+        # stestr makes the repository in that directory, not the directory.
+        os.makedirs('.stestr-' + name, exist_ok=True)
         proc = subprocess.run(
             stestr_run(suite, name, extra, repo='.stestr-' + name),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
