@@ -80,7 +80,9 @@ def run_in_parallel(suite, names, extra, workers):
         os.path.join(HERE, n.replace('.', os.sep) + '.py')))
     failed = []
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        for name, status, output in pool.map(run_one, names):
+        done = concurrent.futures.as_completed(
+            [pool.submit(run_one, name) for name in names])
+        for name, status, output in (future.result() for future in done):
             print('==> %s (exit %d)\n%s' % (name, status, output),
                   flush=True)
             if status != 0:
