@@ -802,7 +802,8 @@ class Journey(object):
             self.sha['v1'] = self.sha['s1'] = disk.sha()
             info = os.stat(disk.path)
             user = service_user()
-            s.same((owner_name(info.st_uid), '%o' % stat.S_IMODE(info.st_mode)),
+            s.same((owner_name(info.st_uid),
+                    '%o' % stat.S_IMODE(info.st_mode)),
                    (user and user.pw_name, '660'),
                    'new volume: the file is the service user\'s, mode 0660 '
                    '(owner, mode)')
