@@ -922,7 +922,8 @@ cmd_status() {
     for name in "${SERVICES[@]}"; do
         pid=$(pid_of "$name")
         if running "$name"; then
-            printf '  %-17s running (pid %s)\n' "$name" "$pid"
+            printf '  %-17s running (pid %s, user %s)\n' "$name" "$pid" \
+                "$(stat -c %U "/proc/$pid" 2>/dev/null)"
         else
             printf '  %-17s STOPPED\n' "$name"; ok=1
         fi
