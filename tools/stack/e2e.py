@@ -40,10 +40,14 @@ backends, each migrating to the other); by default every pair.
 """
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
+import pwd
+import re
 import shlex
+import stat
 import subprocess
 import sys
 import time
@@ -56,6 +60,16 @@ BASE = os.environ.get('STACK_BASE', '/var/tmp/cinder-lustre-stack')
 HV_BASE = os.path.join(BASE, 'e2e-mnt')      # the hypervisor's mounts
 WORK = os.path.join(BASE, 'e2e')             # guest images being hashed
 RESULTS = os.path.join(BASE, 'logs', 'e2e-results.txt')
+RUN = os.path.join(BASE, 'run')
+LOGS = os.path.join(BASE, 'logs')
+# The services stack.sh runs as its unprivileged user (named in
+# run/service-user), and the link under /etc through which they are given
+# their configuration (the privsep rules of Cinder's and Nova's filters
+# accept only a file under /etc).
+UNPRIVILEGED = ('cinder-api', 'cinder-scheduler', 'cinder-volume',
+                'cinder-volume-2', 'cinder-backup', 'nova-api',
+                'nova-conductor', 'nova-scheduler', 'nova-compute')
+ETC_LINK = '/etc/cinder-lustre-stack'
 MiB = 1024 ** 2
 GiB = 1024 ** 3
 TIMEOUT = 600
@@ -68,6 +82,13 @@ BUSY = ('creating', 'backing-up', 'restoring', 'restoring-backup',
         'reverting', 'retyping', 'maintenance')
 
 
+def owner_name(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
 def backend_of(pool):
     """The backend of a pool or host name: lustre2 of X@lustre2#POOL."""
     return pool.split('@')[1].split('#')[0]
@@ -75,6 +96,36 @@ def backend_of(pool):
 
 class CheckFailed(Exception):
     """A step could not go on; the check that failed is recorded."""
+
+
+def service_user():
+    """The user stack.sh runs Cinder's and Nova's services as, or None."""
+    try:
+        with open(os.path.join(RUN, 'service-user')) as f:
+            return pwd.getpwnam(f.read().strip())
+    except (OSError, KeyError):
+        return None
+
+
+def proc_status(pid):
+    """/proc/PID/status as a dict of its fields' words."""
+    with open('/proc/%d/status' % pid) as f:
+        return {key: value.split() for key, _sep, value in
+                (line.partition(':') for line in f)}
+
+
+def credentials(pid):
+    """How to start a process with the user and groups of process PID.
+
+    Keyword arguments of subprocess.Popen, to restart a service as
+    stack.sh started it.
+    """
+    status = proc_status(pid)
+    uid, gid = int(status['Uid'][0]), int(status['Gid'][0])
+    if uid == os.getuid():
+        return {}
+    return {'user': uid, 'group': gid,
+            'extra_groups': [int(g) for g in status.get('Groups', [])]}
 
 
 def load_openrc():
@@ -520,6 +571,118 @@ class Suite(object):
         self.check(not ours, 'no hypervisor mount left (%s)'
                    % (', '.join(ours) or 'none'))
 
+    # --- privileges ----------------------------------------------------------
+
+    def check_service_users(self):
+        """Cinder's (and Nova's) services run as the unprivileged user."""
+        user = service_user()
+        self.require(user is not None and user.pw_uid != 0,
+                     'the stack names an unprivileged service user (%s)'
+                     % (user and user.pw_name))
+        found = {}
+        for name in UNPRIVILEGED:
+            try:
+                with open(os.path.join(RUN, name + '.pid')) as f:
+                    pid = int(f.read())
+                status = proc_status(pid)
+            except (OSError, ValueError):
+                continue
+            found[name] = {int(uid) for uid in status['Uid']} | {
+                int(gid) for gid in status['Gid']}
+        self.check('cinder-volume' in found and 'cinder-api' in found,
+                   'the Cinder services\' PIDs are in %s (%s)'
+                   % (RUN, ', '.join(sorted(found)) or 'none'))
+        wrong = sorted(name for name, ids in found.items()
+                       if ids != {user.pw_uid, user.pw_gid})
+        self.check(not wrong, 'every one runs with the uid and gid of %s '
+                   '(real, effective, saved, filesystem), none as root '
+                   '(other: %s)' % (user.pw_name, ', '.join(wrong) or 'none'))
+
+    def check_privsep(self):
+        """privsep daemons: root, started through sudo and rootwrap."""
+        daemons = []
+        for pid in filter(str.isdigit, os.listdir('/proc')):
+            try:
+                with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                    argv = [a.decode(errors='replace')
+                            for a in f.read().split(b'\0') if a]
+                status = proc_status(int(pid))
+            except OSError:
+                continue
+            if (not any(a.endswith('/privsep-helper') for a in argv[:2]) or
+                    not any(BASE in a for a in argv)):
+                continue
+            confs = [argv[i + 1] for i, a in enumerate(argv[:-1])
+                     if a == '--config-file']
+            context = argv[argv.index('--privsep_context') + 1] if (
+                '--privsep_context' in argv) else '?'
+            daemons.append((pid, int(status['Uid'][1]), confs, context))
+        self.check(bool(daemons), 'privsep daemons of the stack running: %s'
+                   % (', '.join('%s (%s)' % (d[0], d[3]) for d in daemons)
+                      or 'none'))
+        self.check(daemons and all(uid == 0 for _p, uid, _c, _x in daemons),
+                   'every privsep daemon runs as root')
+        self.check(daemons and all(
+            confs and all(c.startswith(ETC_LINK + '/') for c in confs)
+            for _p, _u, confs, _x in daemons),
+            'every one was given its configuration under %s, which only '
+            'the privsep rules of the installed filters accept' % ETC_LINK)
+        # The services log each helper's command line as they start it.
+        started, other = 0, []
+        pattern = re.compile(r"Running privsep helper: \[([^\]]*)\]")
+        for log in glob.glob(os.path.join(LOGS, '*.log')):
+            with open(log, errors='replace') as f:
+                for line in f:
+                    match = pattern.search(line)
+                    if not match:
+                        continue
+                    words = [w.strip(" '") for w in match.group(1).split(',')]
+                    if (words[:1] == ['sudo'] and
+                            re.match(r'(cinder|nova)-rootwrap$', words[1]) and
+                            words[2].startswith(ETC_LINK + '/')):
+                        started += 1
+                    else:
+                        other.append(' '.join(words[:4]))
+        self.check(started and not other,
+                   'the services started %d privsep helpers, each as "sudo '
+                   'cinder-rootwrap|nova-rootwrap %s/.../rootwrap.conf '
+                   'privsep-helper ..." (other: %s)'
+                   % (started, ETC_LINK, ', '.join(other[:3]) or 'none'))
+
+    def check_rootwrap_denials(self):
+        """No command the services ran as root was refused by rootwrap."""
+        denied = []
+        for log in glob.glob(os.path.join(LOGS, '*.log')):
+            with open(log, errors='replace') as f:
+                denied += ['%s: %s' % (os.path.basename(log), line.strip())
+                           for line in f
+                           if 'Unauthorized command' in line or
+                           'No filter matched' in line]
+        self.check(not denied, 'no rootwrap denial in the services\' logs '
+                   '(%d: %s)' % (len(denied), '; '.join(denied[:2])[:400]))
+
+    def check_share_modes(self):
+        """No volume or backup file readable by other users."""
+        user = service_user()
+        files = self.share_files()
+        open_files = sorted(path for path in files
+                            if os.lstat(path).st_mode & 0o007)
+        self.check(files and not open_files,
+                   'no file of the %d on the shares is open to other users '
+                   '(%s)' % (len(files), ', '.join(open_files[:5]) or 'none'))
+        tops = [os.path.join(BASE, top, share)
+                for top in ('mnt', 'backup-mnt')
+                for share in os.listdir(os.path.join(BASE, top))
+                if os.path.ismount(os.path.join(BASE, top, share))]
+        wrong = ['%s %s %o' % (top, owner_name(os.stat(top).st_uid),
+                               stat.S_IMODE(os.stat(top).st_mode))
+                 for top in tops
+                 if (os.stat(top).st_mode & 0o007 or user is None or
+                     os.stat(top).st_uid != user.pw_uid)]
+        self.check(tops and not wrong, 'the %d mounted shares are the service '
+                   "user's, closed to other users (other: %s)"
+                   % (len(tops), ', '.join(wrong) or 'none'))
+
     def journeys(self, backends):
         """The (backend, provisioning) pairs to walk, E2E_JOURNEYS's."""
         every = [(b, p) for b in (backends[:1] if self.demo else backends)
@@ -535,6 +698,8 @@ class Suite(object):
 
     def run(self):
         before = self.share_files()
+        print('\n== privileges: who runs what ==')
+        self.check_service_users()
         pools = {}
         for pool in self.call('GET', '/scheduler-stats/get_pools')['pools']:
             pools.setdefault(backend_of(pool['name']), pool['name'])
@@ -560,7 +725,11 @@ class Suite(object):
                     self.check(False, '%s %s: the suite broke'
                                % (backend, provisioning))
                 # Space on the shares is for one combination at a time.
+                self.check_share_modes()
                 self.cleanup(('image', 'backup', 'snapshot', 'volume'))
+            print('\n== privileges: root helpers ==')
+            self.check_privsep()
+            self.check_rootwrap_denials()
         finally:
             print('\n== end ==')
             self.cleanup()
@@ -631,6 +800,13 @@ class Journey(object):
                     'guest reads back 0x11@0, 0x12@512M, 0x13@1023M '
                     '(last MiB), zeros between')
             self.sha['v1'] = self.sha['s1'] = disk.sha()
+            info = os.stat(disk.path)
+            user = service_user()
+            s.same((owner_name(info.st_uid),
+                    '%o' % stat.S_IMODE(info.st_mode)),
+                   (user and user.pw_name, '660'),
+                   'new volume: the file is the service user\'s, mode 0660 '
+                   '(owner, mode)')
         s.show('openstack', 'volume', 'list', '--long')
 
     def snapshots(self):

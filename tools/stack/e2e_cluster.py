@@ -87,6 +87,7 @@ class Member(object):
         self.host, self.name = host, MEMBERS[host]
         self.pid_file = os.path.join(RUN, self.name + '.pid')
         self.cmdline = self.environ = self.cwd = None
+        self.as_user = {}
 
     def pid(self):
         with open(self.pid_file) as pid:
@@ -98,6 +99,8 @@ class Member(object):
         with open('/proc/%d/cmdline' % pid, 'rb') as cmd:
             self.cmdline = cmd.read().rstrip(b'\0').split(b'\0')
         self.cwd = os.readlink('/proc/%d/cwd' % pid)
+        # Its user and groups: stack.sh runs it unprivileged.
+        self.as_user = e2e.credentials(pid)
         with open('/proc/%d/environ' % pid, 'rb') as env:
             self.environ = dict(item.split(b'=', 1) for item in
                                 env.read().split(b'\0') if b'=' in item)
@@ -129,7 +132,7 @@ class Member(object):
                                     cwd=self.cwd,
                                     stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+                                    start_new_session=True, **self.as_user)
         with open(self.pid_file, 'w') as pid:
             pid.write('%d\n' % proc.pid)
 

@@ -626,6 +626,8 @@ class ComputeSuite(e2e.Suite):
             env = dict(item.decode(errors='replace').split('=', 1)
                        for item in f.read().split(b'\0') if b'=' in item)
         cwd = os.readlink('/proc/%d/cwd' % pid)
+        # Its user and groups: stack.sh runs it unprivileged.
+        as_user = e2e.credentials(pid)
         start = time.time()
         os.killpg(pid, signal.SIGTERM)
         for _i in range(60):
@@ -642,7 +644,7 @@ class ComputeSuite(e2e.Suite):
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                     stdout=log, stderr=subprocess.STDOUT,
                                     env=env, cwd=cwd,
-                                    start_new_session=True)
+                                    start_new_session=True, **as_user)
         with open(pid_file, 'w') as f:
             f.write('%d\n' % proc.pid)
         for _i in range(120):

@@ -113,15 +113,29 @@ choose_virt_type() {
 }
 
 start_libvirt() {
-    install -d "$ETC/libvirt" "$NOVA_MNT" "$STATE/nova/instances"
+    install -d "$ETC/libvirt"
+    # Nova (the service user) makes its mount points and instance
+    # directories there; QEMU (libvirt-qemu) must traverse both.
+    owned "$NOVA_MNT" "$STATE/nova/instances"
+    chmod 0755 "$NOVA_MNT" "$STATE/nova" "$STATE/nova/instances"
     # QEMU runs in a mount namespace of its own: a fileset Nova mounts
     # after a guest started must propagate into it.
     if ! awk -v m="$NOVA_MNT" '$2 == m' /proc/mounts | grep -q .; then
         mount --bind "$NOVA_MNT" "$NOVA_MNT"
     fi
     mount --make-shared "$NOVA_MNT"
+    # Without polkit (no D-Bus here), the socket's group decides who may
+    # manage guests, as Debian's packaging intends: group libvirt, of which
+    # the service user is a member.
+    cat > "$ETC/libvirt/libvirtd.conf" <<EOF
+unix_sock_group = "libvirt"
+unix_sock_ro_perms = "0777"
+unix_sock_rw_perms = "0770"
+auth_unix_ro = "none"
+auth_unix_rw = "none"
+EOF
     spawn virtlogd /usr/sbin/virtlogd
-    spawn libvirtd /usr/sbin/libvirtd
+    spawn libvirtd /usr/sbin/libvirtd --config "$ETC/libvirt/libvirtd.conf"
     wait_for libvirtd 30 virsh -c qemu:///system version
     say "libvirtd $(virsh -c qemu:///system version | awk '/Running hypervisor/ {print $NF}') (QEMU), virtlogd"
 }
@@ -129,7 +143,8 @@ start_libvirt() {
 # --- configuration -------------------------------------------------------------
 
 write_nova_conf() {
-    install -d "$ETC/nova" "$ETC/placement" "$ETC/neutron" "$STATE/nova" "$STATE/neutron"
+    install -d "$ETC/nova" "$ETC/placement" "$ETC/neutron" "$STATE/neutron"
+    owned "$STATE/nova"
     cp "$NOVA_VENV/etc/nova/api-paste.ini" "$ETC/nova/"
     cp "$NEUTRON_VENV/etc/neutron/api-paste.ini" "$ETC/neutron/"
     {
@@ -137,6 +152,7 @@ write_nova_conf() {
         cat <<EOF
 state_path = $STATE/nova
 instances_path = $STATE/nova/instances
+rootwrap_config = $ETC_LINK/nova/rootwrap.conf
 compute_driver = libvirt.LibvirtDriver
 # The stack's guest does not act on ACPI power button presses: stop
 # servers at once instead of waiting a minute for a clean shutdown.
@@ -181,12 +197,6 @@ os_region_name = RegionOne
 catalog_info = volumev3:cinderv3:publicURL
 [glance]
 region_name = RegionOne
-# Nova's privileged helpers run from Nova's own virtualenv (the stack runs
-# as root; sudo's secure_path names Cinder's virtualenv).
-[nova_sys_admin]
-helper_command = $NOVA_VENV/bin/privsep-helper
-[privsep_osbrick]
-helper_command = $NOVA_VENV/bin/privsep-helper
 EOF
         authtoken_section nova
         key_manager_section nova
@@ -235,6 +245,7 @@ driver = noop
 EOF
         authtoken_section neutron
     } > "$ETC/neutron/neutron.conf"
+    chgrp "$SERVICE_USER" "$ETC/nova" && chmod 0750 "$ETC/nova"
 }
 
 # Cinder calls Nova (assisted snapshots of attached volumes, extend of
@@ -305,12 +316,18 @@ start_nova() {
     spawn neutron-api env OS_NEUTRON_CONFIG_DIR="$ETC/neutron" OS_NEUTRON_CONFIG_FILES=neutron.conf \
         "$NEUTRON_VENV/bin/gunicorn" --no-control-socket --bind 127.0.0.1:9696 \
         --workers 1 --timeout 120 --pythonpath "$STATE/neutron" neutron_wsgi:application
-    spawn nova-api env OS_NOVA_CONFIG_DIR="$ETC/nova" \
+    # Nova's services run as the service user (they share its state
+    # directory and file locks).  nova-api's oslo.log file is named after
+    # its program, gunicorn.
+    touch "$LOGS/gunicorn.log"
+    chown "$SERVICE_USER:$SERVICE_USER" "$LOGS/gunicorn.log"
+    spawn_unprivileged nova-api env OS_NOVA_CONFIG_DIR="$ETC_LINK/nova" \
         "$NOVA_VENV/bin/gunicorn" --no-control-socket --bind 127.0.0.1:8774 \
         --workers 1 --timeout 300 --pythonpath "$STATE/nova" nova_wsgi:application
     local svc
     for svc in nova-conductor nova-scheduler nova-compute; do
-        spawn "$svc" "$NOVA_VENV/bin/$svc" --config-file "$ETC/nova/nova.conf"
+        spawn_unprivileged "$svc" "$NOVA_VENV/bin/$svc" \
+            --config-file "$ETC_LINK/nova/nova.conf"
     done
     wait_for placement-api 60 http_ok http://127.0.0.1:8778/
     wait_for neutron-api 90 http_ok http://127.0.0.1:9696/

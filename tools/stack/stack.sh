@@ -44,6 +44,10 @@ Environment:
                  lustre1 with two pools), lfs02 (/cinder: lustre2) and
                  lfs03 (/backup: the backup driver).
   STACK_PASSWORD password of every account and database (default stackpass)
+  STACK_USER     the unprivileged user Cinder's and Nova's services run as
+                 (default stack; created if absent, and left in place); they
+                 reach root only through sudo and cinder-rootwrap or
+                 nova-rootwrap, as in a deployment
   STACK_NOVA     0: no compute side (no libvirt, Placement, Neutron, Nova,
                  guest); about 2 minutes less set-up and 1.5 GiB less memory
   STACK_VIRT_TYPE kvm, qemu (TCG) or auto (default: KVM if it boots the
@@ -78,6 +82,11 @@ STATE=$BASE/state
 PG_PORT=5433                    # not 5432: leave a system cluster alone
 DB=postgresql+psycopg2://openstack:$PASSWORD@127.0.0.1:$PG_PORT
 SUDOERS=/etc/sudoers.d/cinder-lustre-stack
+# Cinder's and Nova's services run as this user.  Their configuration is
+# named through a link under /etc, where Cinder's and Nova's own rootwrap
+# filters accept the privsep helper's --config-file.
+SERVICE_USER=${STACK_USER:-stack}
+ETC_LINK=/etc/cinder-lustre-stack
 STANDIN=$REPO/tools/lustre-standin
 HOST=lustre-stack               # cinder's "host": lustre-stack@lustre1#pool
 # Mount bases: the volume drivers (and cinder-backup's os-brick, which
@@ -136,6 +145,19 @@ spawn() {
     shift
     setsid "$@" >>"$LOGS/$name.log" 2>&1 < /dev/null &
     echo $! > "$RUN/$name.pid"
+}
+
+# spawn_unprivileged NAME COMMAND...: spawn, as the service user with its
+# groups, in /.  setpriv and env execute the command in place, so the PID
+# recorded is the service's own; the log file, which oslo.log opens too, is
+# the user's.
+spawn_unprivileged() {
+    local name=$1
+    shift
+    touch "$LOGS/$name.log"
+    chown "$SERVICE_USER:$SERVICE_USER" "$LOGS/$name.log"
+    spawn "$name" setpriv --reuid "$SERVICE_USER" --regid "$SERVICE_USER" \
+        --init-groups -- env --chdir=/ "$@"
 }
 
 # Stop what spawn started: its whole process group, politely first.
@@ -422,9 +444,15 @@ mgs = 127.0.0.1@tcp
 [fs:lfs03]
 mgs = 127.0.0.1@tcp
 EOF
-    local fileset
+    # As an operator prepares a fileset for Cinder: the service user's,
+    # closed to every other user of the filesystem.  With Nova, its group
+    # is QEMU's (libvirt-qemu), which must reach the volume files on the
+    # compute host, and new files inherit it.
+    local fileset group=$SERVICE_USER
+    nova_enabled && group=libvirt-qemu
     for fileset in lfs01:/cinder lfs01:/cinder2 lfs02:/cinder lfs03:/backup; do
-        lustre-standin mkdir "${fileset%%:*}" "${fileset#*:}" >>"$LOGS/standin-install.log" 2>&1 ||
+        lustre-standin mkdir --owner "$SERVICE_USER:$group" --mode 2770 \
+            "${fileset%%:*}" "${fileset#*:}" >>"$LOGS/standin-install.log" 2>&1 ||
             die "lustre-standin mkdir $fileset failed, see $LOGS/standin-install.log"
     done
     say "Lustre stand-in: lfs01 (/cinder, /cinder2; OST pools fast, slow), lfs02 (/cinder), lfs03 (/backup); images in $STATE/lustre-standin"
@@ -461,38 +489,82 @@ teardown_lustre() {
     fi
 }
 
-# --- root helper -----------------------------------------------------------
+# --- the service user and its root helpers ---------------------------------
 
-# Everything runs as root, so oslo.concurrency runs run_as_root commands
-# directly; but privsep daemons always start as
-# "sudo cinder-rootwrap ROOTWRAP.CONF privsep-helper --config-file ...".
+# DevStack's convention: one unprivileged user for the OpenStack services.
+# With Nova it talks to libvirtd (group libvirt) and reaches the files of
+# attached volumes, which libvirt gives to QEMU's user and group while QEMU
+# holds them (group libvirt-qemu; their mode stays 0660).
+setup_service_user() {
+    if ! getent passwd "$SERVICE_USER" >/dev/null; then
+        useradd --system --user-group --home-dir "$BASE/home" --no-create-home \
+            --shell /usr/sbin/nologin "$SERVICE_USER" || die "could not create user $SERVICE_USER"
+        say "created the system user $SERVICE_USER"
+    fi
+    if nova_enabled; then
+        usermod -a -G libvirt,libvirt-qemu "$SERVICE_USER" ||
+            die "could not add $SERVICE_USER to the groups libvirt and libvirt-qemu"
+    fi
+    echo "$SERVICE_USER" > "$RUN/service-user"
+}
+
+# owned DIR...: directories of the service user, closed to others.
+# What an earlier stack left there (lock files of services run as root)
+# becomes the user's too.
+owned() {
+    install -d -o "$SERVICE_USER" -g "$SERVICE_USER" -m 0750 "$@"
+    chown -R "$SERVICE_USER:$SERVICE_USER" "$@"
+}
+
+# The services reach root only as a deployment's do: "sudo cinder-rootwrap
+# ROOTWRAP.CONF COMMAND..." (and nova-rootwrap), which runs only what the
+# installed, unedited filter files allow: Cinder's volume.filters, this
+# repository's lustre.filters (setup.cfg installs both into the
+# virtualenv), Nova's compute.filters.  privsep daemons start the same
+# way, and the privsep rules of those filters accept only a configuration
+# file under /etc: the services are given theirs through the link
+# $ETC_LINK -> $ETC.
 setup_rootwrap() {
-    install -d "$ETC/cinder/rootwrap.d"
-    cat > "$ETC/cinder/rootwrap.conf" <<EOF
-[DEFAULT]
-filters_path = $ETC/cinder/rootwrap.d
-exec_dirs = $VENV/bin,/sbin,/usr/sbin,/bin,/usr/bin,/usr/local/bin,/usr/local/sbin
-use_syslog = False
-daemon_timeout = 600
-EOF
-    # The filters the packages install: Cinder's volume.filters and our
-    # lustre.filters (what the Lustre drivers run as root).  Cinder's
-    # privsep rules only accept configuration files under /etc.
-    cp "$VENV"/etc/cinder/rootwrap.d/*.filters "$ETC/cinder/rootwrap.d/"
-    sed -i -e "s#--config-file, /etc/(?!\\\\.\\\\.).\\*#--config-file, (/etc|$ETC)/(?!\\\\.\\\\.).*#" \
-        "$ETC/cinder/rootwrap.d/volume.filters"
-    grep -q "(/etc|$ETC)" "$ETC/cinder/rootwrap.d/volume.filters" ||
-        die "could not widen the privsep filters of volume.filters"
-    # sudo resets PATH (cinder calls "sudo cinder-rootwrap" by name) and the
-    # environment (the stand-in's configuration is named there).
+    if [ -e "$ETC_LINK" ] || [ -L "$ETC_LINK" ]; then
+        [ "$(readlink "$ETC_LINK")" = "$ETC" ] ||
+            die "$ETC_LINK exists and is not the stack's link to $ETC"
+    fi
+    ln -sfn "$ETC" "$ETC_LINK"
+    touch "$RUN/etc-link-ours"
+    rm -rf "$ETC/cinder/rootwrap.d"     # the edited copy of earlier stacks
+    [ -f "$VENV/etc/cinder/rootwrap.d/lustre.filters" ] ||
+        die "lustre.filters is not installed in $VENV/etc/cinder/rootwrap.d"
+    write_rootwrap_conf cinder "$VENV"
+    nova_enabled && write_rootwrap_conf nova "$NOVA_VENV"
+    # sudo resets PATH (the services call "sudo cinder-rootwrap" by name)
+    # and the environment (the stand-in's configuration is named there).
+    local secure_path=$VENV/bin
+    nova_enabled && secure_path+=:$NOVA_VENV/bin
     {
-        echo "Defaults secure_path=\"$VENV/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\""
-        echo 'Defaults env_keep += "LUSTRE_STANDIN_CONF"'
+        echo "Defaults:$SERVICE_USER secure_path=\"$secure_path:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\""
+        echo "Defaults:$SERVICE_USER env_keep += \"LUSTRE_STANDIN_CONF\""
+        echo "$SERVICE_USER ALL = (root) NOPASSWD: $VENV/bin/cinder-rootwrap $ETC_LINK/cinder/rootwrap.conf *"
+        if nova_enabled; then
+            echo "$SERVICE_USER ALL = (root) NOPASSWD: $NOVA_VENV/bin/nova-rootwrap $ETC_LINK/nova/rootwrap.conf *"
+        fi
     } > "$SUDOERS.tmp"
     chmod 0440 "$SUDOERS.tmp"
     visudo -cqf "$SUDOERS.tmp" || die "bad sudoers line"
     mv "$SUDOERS.tmp" "$SUDOERS"
     touch "$RUN/sudoers-ours"
+}
+
+# write_rootwrap_conf PROJECT VENV: the filters the project's package
+# installed in VENV; commands from VENV first (privsep-helper).
+write_rootwrap_conf() {
+    install -d "$ETC/$1"
+    cat > "$ETC/$1/rootwrap.conf" <<EOF
+[DEFAULT]
+filters_path = $2/etc/$1/rootwrap.d
+exec_dirs = $2/bin,/sbin,/usr/sbin,/bin,/usr/bin,/usr/local/bin,/usr/local/sbin
+use_syslog = False
+daemon_timeout = 600
+EOF
 }
 
 # --- Keystone ----------------------------------------------------------------
@@ -701,7 +773,11 @@ EOF
 
 write_cinder_conf() {
     local conf=$ETC/cinder/cinder.conf backend
-    install -d "$STATE/cinder" "${MOUNT_BASES[@]}"
+    # The service user's: its state, and the mount points the drivers and
+    # os-brick make (as the user) under the mount bases.  The demo's
+    # hypervisor is root.
+    owned "$STATE/cinder" "$BASE/mnt" "$BASE/backup-mnt"
+    install -d "$BASE/hypervisor-mnt"
     cp "$VENV/etc/cinder/api-paste.ini" "$VENV/etc/cinder/resource_filters.json" "$ETC/cinder/"
     printf '%s\n' "${SHARES1[@]}" > "$ETC/cinder/lustre1_shares"
     [ ${#SHARES2[@]} -eq 0 ] || printf '%s\n' "${SHARES2[@]}" > "$ETC/cinder/lustre2_shares"
@@ -710,7 +786,7 @@ write_cinder_conf() {
         cat <<EOF
 state_path = $STATE/cinder
 auth_strategy = keystone
-rootwrap_config = $ETC/cinder/rootwrap.conf
+rootwrap_config = $ETC_LINK/cinder/rootwrap.conf
 api_paste_config = $ETC/cinder/api-paste.ini
 resource_query_filters_file = $ETC/cinder/resource_filters.json
 osapi_volume_listen = 127.0.0.1
@@ -752,15 +828,24 @@ lustre_sparsed_volumes = true
 # raw, on every backend: e2e.py and Tempest then cover both formats, and
 # the qcow2 paths (backup, restore, revert, migration) are the risky ones.
 lustre_qcow2_volumes = true
+# Volume files are the service user's, mode 0660: file operations run as
+# that user, only mounts and qemu-img info as root.
+nas_secure_file_operations = true
+nas_secure_file_permissions = true
 EOF
         done
     } > "$conf"
+    chgrp "$SERVICE_USER" "$ETC/cinder" && chmod 0750 "$ETC/cinder"
     cluster_enabled || return 0
     # The second node: what differs between two hosts of one cluster.  The
     # backends stay the same, mount point base included, as on every host
-    # of a cluster (on one machine, the two share the mounts).
-    install -d "$STATE/cinder-2"
-    cat > "$ETC/cinder/cinder-volume-2.conf" <<EOF
+    # of a cluster (on one machine, the two share the mounts).  One file,
+    # as each host would have: the privsep helper is given the service's
+    # configuration files, and Cinder's filter allows one.
+    owned "$STATE/cinder-2"
+    {
+        cat "$conf"
+        cat <<EOF
 [DEFAULT]
 host = $HOST-2
 state_path = $STATE/cinder-2
@@ -768,6 +853,7 @@ log_file = cinder-volume-2.log
 [oslo_concurrency]
 lock_path = $STATE/cinder-2/lock
 EOF
+    } > "$ETC/cinder/cinder-volume-2.conf"
 }
 
 volume_services() { if cluster_enabled; then echo 2; else echo 1; fi; }
@@ -785,10 +871,11 @@ start_cinder() {
     local svc
     for svc in "${CINDER_SERVICES[@]}"; do
         if [ "$svc" = cinder-volume-2 ]; then
-            spawn "$svc" "$VENV/bin/cinder-volume" --config-file "$ETC/cinder/cinder.conf" \
-                --config-file "$ETC/cinder/cinder-volume-2.conf"
+            spawn_unprivileged "$svc" "$VENV/bin/cinder-volume" \
+                --config-file "$ETC_LINK/cinder/cinder-volume-2.conf"
         else
-            spawn "$svc" "$VENV/bin/$svc" --config-file "$ETC/cinder/cinder.conf"
+            spawn_unprivileged "$svc" "$VENV/bin/$svc" \
+                --config-file "$ETC_LINK/cinder/cinder.conf"
         fi
     done
     wait_for cinder-api 60 http_ok http://127.0.0.1:8776/
@@ -835,7 +922,8 @@ cmd_status() {
     for name in "${SERVICES[@]}"; do
         pid=$(pid_of "$name")
         if running "$name"; then
-            printf '  %-17s running (pid %s)\n' "$name" "$pid"
+            printf '  %-17s running (pid %s, user %s)\n' "$name" "$pid" \
+                "$(stat -c %U "/proc/$pid" 2>/dev/null)"
         else
             printf '  %-17s STOPPED\n' "$name"; ok=1
         fi
@@ -883,6 +971,7 @@ cmd_up() {
         build_guest
         choose_virt_type
     fi
+    setup_service_user
     setup_rootwrap
     setup_lustre
     start_postgresql
@@ -922,6 +1011,10 @@ cmd_down() {
     unmount_nova_base
     if [ -f "$RUN/sudoers-ours" ]; then
         rm -f "$SUDOERS" "$RUN/sudoers-ours"
+    fi
+    if [ -f "$RUN/etc-link-ours" ]; then
+        [ -L "$ETC_LINK" ] && rm -f "$ETC_LINK"
+        rm -f "$RUN/etc-link-ours"
     fi
     rm -f "$LAYOUT_FILE"
     local busy

@@ -1883,12 +1883,30 @@ class LustreDriver(remotefs.RemoteFSManageableVolumesMixin,
                           run_as_root=self._execute_as_root)
             self._set_rw_permissions(new_snap_path)
             if self.secure_file_operations_enabled():
-                self._execute('chown', '--reference=%s' % backing_path,
-                              new_snap_path,
-                              run_as_root=self._execute_as_root)
+                self._give_owner_of(backing_path, new_snap_path)
         except Exception:
             with excutils.save_and_reraise_exception():
                 self._delete_quietly(new_snap_path)
+
+    def _give_owner_of(self, reference, path):
+        """In secure mode, give a new overlay the owner of its backing file.
+
+        The base class always runs ``chown --reference``.  As the service
+        user that fails whenever the backing file is another user's: while
+        a guest uses a volume, libvirt has given its files to QEMU's user,
+        and a Nova-assisted snapshot would fail.  The overlay then stays
+        the service user's, mode 660, and libvirt gives it to QEMU when the
+        guest moves onto it.
+        """
+        owner = os.lstat(reference).st_uid
+        if not self._execute_as_root and owner != os.geteuid():
+            LOG.debug('%(path)s stays the service user\'s: its backing file '
+                      '%(ref)s belongs to uid %(uid)d (a hypervisor\'s, '
+                      'while a guest uses it).',
+                      {'path': path, 'ref': reference, 'uid': owner})
+            return
+        self._execute('chown', '--reference=%s' % reference, path,
+                      run_as_root=self._execute_as_root)
 
     def _create_snapshot_online(self, snapshot, backing_filename,
                                 new_snap_path):

@@ -1225,6 +1225,36 @@ class LustreDriverSnapshotTestCase(LustreDriverTestCase):
         self.assertEqual({'format': 'qcow2', 'base_format': 'raw'},
                          volume.admin_metadata)
 
+    def secure_mode(self):
+        self.configuration.nas_secure_file_operations = 'true'
+        self.driver._execute_as_root = False
+
+    def test_secure_snapshot_overlay_gets_owner_of_own_backing_file(self):
+        self.secure_mode()
+        volume = self.volume()
+        self.qemu_img_info.return_value = qemu_info('raw', units.Gi)
+        self.driver.create_snapshot(self.snapshot(volume))
+        self.assertIn(('chown', '--reference=%s' % self.path,
+                       self.path + '.' + fake.SNAPSHOT_ID), self.commands())
+        self.assertFalse(any(c[1].get('run_as_root')
+                             for c in self.execute.call_args_list))
+
+    def test_secure_snapshot_of_file_the_hypervisor_holds(self):
+        # While a guest uses the volume, libvirt has given its file to
+        # QEMU's user: the service user cannot hand the overlay over.
+        self.secure_mode()
+        volume = self.volume()
+        self.qemu_img_info.return_value = qemu_info('raw', units.Gi)
+        self.mock_object(lustre.os, 'geteuid',
+                         return_value=os.stat(self.path).st_uid + 1)
+        self.driver.create_snapshot(self.snapshot(volume))
+        overlay = self.path + '.' + fake.SNAPSHOT_ID
+        self.assertNotIn('chown', [c[0] for c in self.commands()])
+        self.assertIn(('chmod', '660', overlay), self.commands())
+        with open(self.path + '.info') as f:
+            self.assertEqual(os.path.basename(overlay),
+                             json.load(f)['active'])
+
     def test_create_second_snapshot_backs_onto_first_overlay(self):
         volume = self.volume_with_snapshot()
         self.driver.create_snapshot(self.snapshot(volume, fake.SNAPSHOT2_ID))
